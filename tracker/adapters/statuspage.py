@@ -1,0 +1,176 @@
+"""Atlassian Statuspage API v2 (and pages that copy it, such as incident.io's).
+
+Reads `/api/v2/incidents.json` ({"page", "incidents"}), and the same incident objects where
+other endpoints carry them: `summary.json` and `scheduled-maintenances.json`
+("scheduled_maintenances") and `incidents/<id>.json` ({"incident"}). Pure: payload in,
+incidents out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import times
+from ..errors import ParseError
+from ..models import Incident, ParseResult, Update
+
+# Statuses only scheduled maintenances use; with `impact: maintenance` or `scheduled_for`
+# they mark an item as a maintenance rather than an incident.
+MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
+MAX_TEXT = 64 * 1024  # characters kept of a title or body; longer text is cut with a mark
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    if len(value) > MAX_TEXT:
+        value = value[:MAX_TEXT] + " […]"
+    return value
+
+
+def _ident(value: Any) -> str | None:
+    """Ids are strings; a few pages serve numbers. Anything else is missing."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _names(items: Any) -> tuple[str, ...]:
+    """Component names from `components` / `affected_components` (either may be null)."""
+    if not isinstance(items, list):
+        return ()
+    names: list[str] = []
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name.strip() and name.strip() not in names:
+            names.append(name.strip())
+    return tuple(names)
+
+
+def fallback_message(status: str, impact: str) -> str:
+    """What `message` says when the page gives an empty body (incident.io's copy of the API)."""
+    words = status.replace("_", " ").strip().capitalize() or "Update"
+    return f"{words} (impact: {impact})"
+
+
+def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) -> Incident | None:
+    incident_id = _ident(item.get("id"))
+    if incident_id is None:
+        skipped.append(f"incident without an id skipped (name {str(item.get('name'))[:80]!r})")
+        return None
+    status = _text(item.get("status")).lower() or "investigating"
+    impact = _text(item.get("impact")).lower() or "none"
+    maintenance = (
+        impact == "maintenance"
+        or item.get("scheduled_for") is not None
+        or status in MAINTENANCE_STATUSES
+    )
+    created_at = times.parse(item.get("created_at")) or times.parse(item.get("started_at"))
+    raw_updates = item.get("incident_updates")
+    if raw_updates is None:
+        raw_updates = []
+    if not isinstance(raw_updates, list):
+        skipped.append(f"incident {incident_id}: 'incident_updates' is not a list; incident skipped")
+        return None
+
+    updates: list[Update] = []
+    seen: set[str] = set()
+    for raw in raw_updates:
+        if not isinstance(raw, dict):
+            skipped.append(f"incident {incident_id}: an update that is not an object was skipped")
+            continue
+        update_id = _ident(raw.get("id"))
+        if update_id is None:
+            skipped.append(f"incident {incident_id}: an update without an id was skipped")
+            continue
+        if update_id in seen:
+            skipped.append(f"incident {incident_id}: duplicate update id {update_id} skipped")
+            continue
+        # created_at is when the update was published; display_at (null on postmortems)
+        # only stands in when created_at is missing or unreadable.
+        published = times.parse(raw.get("created_at")) or times.parse(raw.get("display_at"))
+        if published is None:
+            skipped.append(
+                f"incident {incident_id}: update {update_id} has no readable created_at "
+                f"({str(raw.get('created_at'))[:40]!r}); skipped"
+            )
+            continue
+        seen.add(update_id)
+        u_status = _text(raw.get("status")).lower() or status
+        updates.append(
+            Update(
+                update_id=update_id,
+                status=u_status,
+                message=_text(raw.get("body")) or fallback_message(u_status, impact),
+                created_at=published,
+                components=_names(raw.get("affected_components")),
+            )
+        )
+    updates.sort(key=lambda u: u.created_at)
+    if created_at is None:
+        created_at = updates[0].created_at if updates else None
+    if created_at is None:
+        skipped.append(f"incident {incident_id}: no readable created_at; skipped")
+        return None
+
+    url = None
+    if page_url:
+        url = f"{page_url.rstrip('/')}/incidents/{incident_id}"
+    elif isinstance(item.get("shortlink"), str):
+        url = item["shortlink"]
+    return Incident(
+        incident_id=incident_id,
+        title=_text(item.get("name")) or "(untitled)",
+        status=status,
+        impact=impact,
+        kind="maintenance" if maintenance else "incident",
+        url=url,
+        created_at=created_at,
+        updated_at=times.parse(item.get("updated_at")),
+        resolved_at=times.parse(item.get("resolved_at")),
+        components=_names(item.get("components")),
+        updates=tuple(updates),
+    )
+
+
+def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+    """Statuspage JSON -> incidents with their updates, oldest update first."""
+    if not isinstance(payload, dict):
+        raise ParseError(f"expected a JSON object with an 'incidents' list, got a JSON {type(payload).__name__}")
+    items: list[Any] = []
+    found = False
+    if isinstance(payload.get("incident"), dict):
+        items.append(payload["incident"])
+        found = True
+    for key in ("incidents", "scheduled_maintenances"):
+        if key in payload:
+            if not isinstance(payload[key], list):
+                raise ParseError(f"'{key}' is a JSON {type(payload[key]).__name__}, not a list")
+            items.extend(payload[key])
+            found = True
+    if not found:
+        keys = ", ".join(sorted(str(k) for k in payload)[:8]) or "none"
+        raise ParseError(f"not a Statuspage incidents payload: no 'incidents' list (keys: {keys})")
+
+    page = payload.get("page") if isinstance(payload.get("page"), dict) else {}
+    page_url = page.get("url") if isinstance(page.get("url"), str) and page.get("url") else base_url
+
+    incidents: list[Incident] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            skipped.append("an incident that is not an object was skipped")
+            continue
+        incident = _incident(item, page_url, skipped)
+        if incident is None:
+            continue
+        if incident.incident_id in seen:
+            skipped.append(f"duplicate incident id {incident.incident_id} skipped")
+            continue
+        seen.add(incident.incident_id)
+        incidents.append(incident)
+    return ParseResult(incidents=incidents, skipped=skipped)

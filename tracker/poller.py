@@ -1,0 +1,324 @@
+"""The daemon loop: a schedule.Scheduler hands due providers to a thread pool; results come
+back to the main thread, which alone writes the database and emits records.
+
+Worker threads only fetch and parse (`poll_one`), so no exception and no database handle ever
+crosses a thread. Signal handlers only set flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import secrets
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import schedule
+
+from . import __version__, times
+from .adapters import get_adapter
+from .config import Provider, Settings
+from .emit import emit
+from .errors import FetchError, ParseError, TrackerError
+from .fetch import Fetcher
+from .models import ParseResult
+from .store import Store
+
+LEASE_SECONDS = 60  # how long an announced-but-unemitted update stays ours
+RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left unemitted
+STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
+
+
+@dataclass
+class PollResult:
+    """What a worker hands back to the main thread. Exactly one of error/unchanged/parsed."""
+
+    provider: Provider
+    ms: int = 0
+    error: str | None = None
+    unchanged: bool = False
+    parsed: ParseResult | None = None
+    validators: dict[str, str | None] = field(default_factory=dict)
+
+
+def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None) -> PollResult:
+    """Fetch and parse one provider's page. Runs in a worker thread; never raises."""
+    started = time.monotonic()
+    result = PollResult(provider)
+    state = state or {}
+    url = provider.endpoint
+    same_url = state.get("validators_url") == url
+    try:
+        got = fetcher.get(
+            url,
+            etag=state.get("etag") if same_url else None,
+            last_modified=state.get("last_modified") if same_url else None,
+        )
+        if got.not_modified:
+            result.unchanged = True
+        else:
+            body = got.body or b""
+            digest = hashlib.sha256(body).hexdigest()
+            result.validators = {
+                "etag": got.etag, "last_modified": got.last_modified,
+                "validators_url": url, "body_sha256": digest,
+            }
+            if same_url and digest == state.get("body_sha256"):
+                # Byte-identical to the last body recorded in full: nothing can be new.
+                result.unchanged = True
+            else:
+                try:
+                    payload = json.loads(body)
+                except ValueError as e:
+                    ctype = got.content_type.split(";")[0].strip() or "no content type"
+                    raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status}): {e}") from None
+                result.parsed = get_adapter(provider.kind)(payload, base_url=provider.url)
+    except (FetchError, ParseError) as e:
+        result.error = str(e)
+    except Exception as e:  # an adapter bug must cost one poll, not the daemon
+        result.error = f"unexpected {type(e).__name__}: {e}"
+    result.ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _jittered(job_interval: float) -> tuple[float, float]:
+    """Bounds for schedule's every(lo).to(hi): ±10 % around the interval, so a hundred
+    providers started together drift apart instead of firing in the same second."""
+    if job_interval < 10:
+        return job_interval, job_interval
+    return round(job_interval * 0.9), round(job_interval * 1.1)
+
+
+class Poller:
+    """Runs the providers of `settings` against `store`: forever, or once."""
+
+    def __init__(self, settings: Settings, store: Store, log: Any, *, source: str = "run"):
+        self.settings = settings
+        self.providers = {p.id: p for p in settings.providers}
+        self.store = store
+        self.log = log
+        self.source = source
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
+        self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="poll")
+        self.scheduler = schedule.Scheduler()
+        self.results: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        self.inflight: dict[str, Future] = {}
+        self.state: dict[str, dict[str, Any]] = {}
+        self.stop = threading.Event()
+        self.force = False
+        self.counts = {"polls": 0, "failed": 0, "new": 0, "announced": 0}
+        self._failed_ids: set[str] = set()
+
+    # -- signals -----------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # Only set flags here: the main loop notices within a second.
+        if self.stop.is_set():
+            self.force = True
+        self.stop.set()
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.store.sync_providers(self.providers.values())
+        self.state = {k: dict(v) for k, v in self.store.poll_states().items()}
+        for warning in self.settings.warnings:
+            self.log.warning("polite_interval", detail=warning)
+        self.recover()
+
+    def run(self) -> int:
+        """The daemon: poll every provider on its interval until SIGTERM/SIGINT."""
+        previous = self._install_signals()
+        try:
+            self._start()
+            for p in self.providers.values():
+                lo, hi = _jittered(p.interval)
+                job = self.scheduler.every(lo)
+                if hi > lo:
+                    job = job.to(hi)
+                job.seconds.do(self.submit, p)
+            self.log.info(
+                "tracker_started", version=__version__, providers=len(self.providers),
+                workers=self.settings.workers, database=str(self.store.path), mode="run",
+            )
+            self.scheduler.run_all()  # first poll of everything now; then each on its interval
+            next_recover = time.monotonic() + RECOVER_EVERY
+            while not self.stop.is_set():
+                self.scheduler.run_pending()
+                idle = self.scheduler.idle_seconds
+                self.drain(timeout=min(1.0, max(0.05, idle if idle is not None else 1.0)))
+                if time.monotonic() >= next_recover:
+                    self.recover()
+                    next_recover = time.monotonic() + RECOVER_EVERY
+            return self._shutdown()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def run_once(self) -> int:
+        """One poll of every provider, emit what is new, return."""
+        previous = self._install_signals()
+        try:
+            self._start()
+            self.log.info(
+                "tracker_started", version=__version__, providers=len(self.providers),
+                workers=self.settings.workers, database=str(self.store.path), mode="once",
+            )
+            for p in self.providers.values():
+                self.submit(p)
+            while self.inflight and not self.stop.is_set():
+                self.drain(timeout=0.5)
+            if self.stop.is_set():
+                return self._shutdown()
+            self.recover()
+            self.log.info("run_complete", providers=len(self.providers), **self.counts)
+            self.executor.shutdown(wait=True)
+            self.fetcher.close()
+            return 0
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _shutdown(self) -> int:
+        """Finish in-flight polls for up to STOP_GRACE seconds, then leave."""
+        self.log.info("tracker_stopping", in_flight=len(self.inflight))
+        self.scheduler.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + STOP_GRACE
+        while self.inflight and time.monotonic() < deadline and not self.force:
+            self.drain(timeout=0.1)
+        abandoned = sorted(self.inflight)
+        self.log.info("tracker_stopped", abandoned=abandoned, **self.counts)
+        self.fetcher.close()
+        if abandoned:
+            # A worker is stuck in a request past its grace. Nothing it holds is written
+            # (only this thread writes), so leave without joining it: the next run polls again.
+            self.store.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        return 0
+
+    # -- polling -----------------------------------------------------------------------
+
+    def submit(self, provider: Provider) -> None:
+        """Scheduler job: hand one provider to the pool unless it is still being polled."""
+        if self.stop.is_set():
+            return
+        if provider.id in self.inflight:
+            self.log.debug("poll_skipped", provider_id=provider.id, reason="previous poll still running")
+            return
+        future = self.executor.submit(poll_one, provider, self.fetcher, dict(self.state.get(provider.id, {})))
+        self.inflight[provider.id] = future
+        future.add_done_callback(self.results.put)
+
+    def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` for finished polls and record every one that is ready."""
+        try:
+            future = self.results.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._finish(future)
+            try:
+                future = self.results.get_nowait()
+            except queue.Empty:
+                return
+
+    def _finish(self, future: Future) -> None:
+        if future.cancelled():
+            # Cancelled before it started (shutdown): nothing happened.
+            for pid, f in list(self.inflight.items()):
+                if f is future:
+                    del self.inflight[pid]
+            return
+        result: PollResult = future.result()
+        self.inflight.pop(result.provider.id, None)
+        try:
+            self.handle(result)
+        except (sqlite3.Error, TrackerError) as e:
+            # Nothing of this poll was committed; the next poll finds the same updates.
+            self.log.error("store_failed", provider_id=result.provider.id, error=str(e))
+
+    def handle(self, result: PollResult) -> None:
+        """Record one poll's result (main thread only) and emit what it claimed."""
+        p = result.provider
+        now = times.now_iso()
+        self.counts["polls"] += 1
+        new = 0
+        if result.error is not None:
+            self.counts["failed"] += 1
+            failures = self.store.record_failure(p.id, result.error, now)
+            self.state.setdefault(p.id, {})["failures"] = failures
+            self.log.warning(
+                "poll_failed", provider=p.name, provider_id=p.id, url=p.endpoint,
+                error=result.error, failures=failures,
+            )
+            outcome = "error"
+        elif result.unchanged:
+            before = self.store.record_not_modified(p.id, now, result.validators or None)
+            self.state.setdefault(p.id, {}).update(result.validators)
+            self._recovered(p, before)
+            outcome = "not_modified"
+        else:
+            assert result.parsed is not None
+            for reason in result.parsed.skipped[:20]:
+                self.log.warning("item_skipped", provider=p.name, provider_id=p.id, reason=reason)
+            lease = times.iso(datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS))
+            claim = self.store.record(
+                p, result.parsed.incidents, now=now, source=self.source, owner=self.owner,
+                lease_until=lease, validators=result.validators,
+            )
+            self.state.setdefault(p.id, {}).update(result.validators)
+            self._recovered(p, claim.recovered_after)
+            if claim.first_contact:
+                self.log.info(
+                    "first_contact", provider=p.name, provider_id=p.id,
+                    incidents=len(result.parsed.incidents),
+                    updates=sum(len(i.updates) for i in result.parsed.incidents),
+                    announced=len(claim.announce_ids),
+                )
+            new = claim.new
+            self.counts["new"] += new
+            self._emit(claim.announce_ids)
+            outcome = "ok"
+        self.log.debug("poll", provider_id=p.id, result=outcome, new=new, ms=result.ms)
+
+    def _recovered(self, p: Provider, failures_before: int) -> None:
+        if failures_before:
+            self.log.info("provider_recovered", provider=p.name, provider_id=p.id, failures=failures_before)
+
+    def _emit(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        rows = self.store.events(ids)
+        emit(self.log, rows)
+        self.counts["announced"] += len(rows)
+        self.store.mark_emitted(ids, self.owner, times.now_iso())
+
+    def recover(self) -> None:
+        """Emit updates that were recorded for announcement by a process that died before
+        emitting them (their lease ran out). At-least-once: nothing recorded is lost."""
+        now = datetime.now(timezone.utc)
+        ids = self.store.lease_pending(
+            self.owner, times.iso(now), times.iso(now + timedelta(seconds=LEASE_SECONDS))
+        )
+        if ids:
+            self.log.info("outbox_recovered", updates=len(ids))
+            self._emit(ids)

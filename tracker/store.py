@@ -1,0 +1,350 @@
+"""SQLite: the history of every incident and update, and the claim that makes emission
+exactly-once across restarts and across processes sharing one file.
+
+One connection per process, used from the main thread only (worker threads fetch and parse,
+never touch the database). Every write is a short `BEGIN IMMEDIATE` transaction: it takes the
+write lock up front, so a second process waits on the busy timeout instead of failing on a
+lock upgrade (a deferred transaction that reads then writes gets SQLITE_BUSY at once in WAL
+mode, bypassing the busy handler).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import migrations
+from .errors import StoreError
+from .models import CLOSED_STATUSES, Incident
+
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
+CHUNK = 400  # rows per multi-row statement (well under SQLite's variable limit)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open `path` with the pragmas every process must share."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None)
+        # WAL lets readers run beside the writer; the mode is stored in the file. It cannot
+        # change inside a transaction, which is why it is here and not in a migration.
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL syncs the WAL on every commit: a power loss cannot roll back a claim that was
+        # already announced. tracker commits tens of rows a minute, far below its cost.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open database {path}: {e}") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one recorded poll changed."""
+
+    new: int  # updates recorded for the first time, announced or not
+    announce_ids: list[int]  # row ids of those to emit, oldest first
+    first_contact: bool
+    recovered_after: int  # consecutive failures before this success (0: none)
+
+
+class Store:
+    """The database of one tracker installation."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, migrate: bool = True) -> "Store":
+        """Open (creating the file and its directory if needed) and apply migrations."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create directory {path.parent}: {e.strerror or e}") from None
+        store = cls(connect(path), path)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> list[str]:
+        try:
+            return migrations.apply(self.conn)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot migrate database {self.path}: {e}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- providers ---------------------------------------------------------------------
+
+    def sync_providers(self, providers: Iterable[Any]) -> None:
+        """Make sure every configured provider has a row; keep its poll state."""
+        rows = [(p.id, p.name, p.url, p.kind) for p in providers]
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT INTO providers (id, name, url, format) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url, "
+                "format = excluded.format",
+                rows,
+            )
+
+    def poll_states(self) -> dict[str, sqlite3.Row]:
+        return {row["id"]: row for row in self.conn.execute("SELECT * FROM providers")}
+
+    def record_not_modified(self, provider_id: str, now: str, validators: dict | None = None) -> int:
+        """A 304 (or a body identical to the last one recorded): the poll succeeded and
+        found nothing new. New validators for the same body are kept. Returns the
+        consecutive failures this success ends."""
+        with self.transaction() as c:
+            before = c.execute("SELECT failures FROM providers WHERE id = ?", (provider_id,)).fetchone()
+            c.execute(
+                "UPDATE providers SET last_poll_at = ?, last_ok_at = ?, last_result = 'not_modified', "
+                "last_error = NULL, failures = 0 WHERE id = ?",
+                (now, now, provider_id),
+            )
+            if validators:
+                c.execute(
+                    "UPDATE providers SET etag = ?, last_modified = ? WHERE id = ?",
+                    (validators.get("etag"), validators.get("last_modified"), provider_id),
+                )
+        return before["failures"] if before else 0
+
+    def record_failure(self, provider_id: str, error: str, now: str) -> int:
+        """Returns the number of consecutive failures including this one."""
+        with self.transaction() as c:
+            row = c.execute(
+                "UPDATE providers SET last_poll_at = ?, last_result = 'error', last_error = ?, "
+                "failures = failures + 1 WHERE id = ? RETURNING failures",
+                (now, error[:1000], provider_id),
+            ).fetchone()
+        return row["failures"] if row else 1
+
+    # -- the claim ---------------------------------------------------------------------
+
+    def record(
+        self,
+        provider: Any,
+        incidents: Sequence[Incident],
+        *,
+        now: str,
+        source: str,
+        owner: str,
+        lease_until: str,
+        emit: bool | None = None,
+        validators: dict[str, str | None] | None = None,
+    ) -> Claim:
+        """Record a successful poll and claim every update not seen before.
+
+        The one writer path: `run`, `run --once` and `backfill` all come here. Inside one
+        `BEGIN IMMEDIATE` transaction it upserts the incidents and inserts the updates with
+        `ON CONFLICT DO NOTHING RETURNING`, so only rows this process really inserted come
+        back; any other process (or an earlier run) that recorded an update first owns it.
+
+        Which new updates are announced: with `emit` given (backfill), all or none. Otherwise
+        SPEC §4: on first contact only those of incidents still open, afterwards all; with a
+        components filter, only incidents touching one of the components.
+
+        `validators` (ETag, Last-Modified, URL, body digest) marks a poll of the provider's
+        own endpoint, whose result is kept as its poll state; None (backfill) leaves it alone.
+        """
+        wanted = provider.component_filter
+        with self.transaction() as c:
+            state = c.execute(
+                "SELECT first_polled_at, failures FROM providers WHERE id = ?", (provider.id,)
+            ).fetchone()
+            if state is None:
+                raise StoreError(f"provider {provider.id!r} has no row; sync_providers() first")
+            first_contact = state["first_polled_at"] is None
+
+            incident_rows = []
+            update_rows = []
+            for inc in incidents:
+                names = list(inc.components)
+                for u in inc.updates:
+                    names.extend(n for n in u.components if n not in names)
+                incident_rows.append(
+                    (provider.id, inc.incident_id, inc.title, inc.status, inc.impact, inc.kind, inc.url,
+                     json.dumps(names), inc.created_at, inc.updated_at, inc.resolved_at, now, now)
+                )
+                if emit is not None:
+                    announce = emit
+                else:
+                    announce = inc.is_open or not first_contact
+                    if wanted and not inc.touches(wanted):
+                        announce = False
+                for u in inc.updates:
+                    update_rows.append(
+                        (provider.id, inc.incident_id, u.update_id, u.status, u.message,
+                         json.dumps(list(u.components)), u.created_at, now, source, int(announce),
+                         owner if announce else None, lease_until if announce else None)
+                    )
+
+            for chunk in _chunks(incident_rows):
+                c.execute(
+                    "INSERT INTO incidents (provider_id, incident_id, title, status, impact, kind, url, "
+                    "components, created_at, updated_at, resolved_at, first_seen_at, last_seen_at) VALUES "
+                    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+                    + " ON CONFLICT (provider_id, incident_id) DO UPDATE SET title = excluded.title, "
+                    "status = excluded.status, impact = excluded.impact, kind = excluded.kind, "
+                    "url = excluded.url, components = excluded.components, "
+                    "updated_at = excluded.updated_at, resolved_at = excluded.resolved_at, "
+                    "last_seen_at = excluded.last_seen_at",
+                    [v for row in chunk for v in row],
+                )
+            claimed: list[tuple[int, int, str]] = []
+            for chunk in _chunks(update_rows):
+                cur = c.execute(
+                    "INSERT INTO updates (provider_id, incident_id, update_id, status, message, components, "
+                    "created_at, recorded_at, source, announce, lease_owner, lease_until) VALUES "
+                    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+                    + " ON CONFLICT (provider_id, incident_id, update_id) DO NOTHING "
+                    "RETURNING id, announce, created_at",
+                    [v for row in chunk for v in row],
+                )
+                # Fetch before COMMIT: committing with a RETURNING cursor still open fails.
+                claimed.extend((r[0], r[1], r[2]) for r in cur.fetchall())
+
+            if validators is not None:
+                # A poll of the provider's own endpoint: keep its validators and result.
+                c.execute(
+                    "UPDATE providers SET first_polled_at = COALESCE(first_polled_at, ?), "
+                    "last_poll_at = ?, last_ok_at = ?, last_result = 'ok', last_error = NULL, "
+                    "failures = 0, etag = ?, last_modified = ?, validators_url = ?, body_sha256 = ? "
+                    "WHERE id = ?",
+                    (now, now, now, validators.get("etag"), validators.get("last_modified"),
+                     validators.get("validators_url"), validators.get("body_sha256"), provider.id),
+                )
+        announce_ids = [row_id for row_id, ann, _ in sorted(claimed, key=lambda r: (r[2], r[0])) if ann]
+        return Claim(
+            new=len(claimed),
+            announce_ids=announce_ids,
+            first_contact=first_contact and validators is not None,
+            recovered_after=state["failures"] if validators is not None else 0,
+        )
+
+    # -- the outbox --------------------------------------------------------------------
+
+    def lease_pending(self, owner: str, now: str, lease_until: str, limit: int = 1000) -> list[int]:
+        """Take over updates recorded for announcement but never emitted whose lease has run
+        out (their process died between commit and emission). Returns their row ids."""
+        with self.transaction() as c:
+            rows = c.execute(
+                "UPDATE updates SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                " SELECT id FROM updates WHERE announce = 1 AND emitted_at IS NULL"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?) RETURNING id",
+                (owner, lease_until, now, limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def events(self, ids: Sequence[int]) -> list[sqlite3.Row]:
+        """Everything an `incident_update` record needs, oldest first within a provider."""
+        rows: list[sqlite3.Row] = []
+        for chunk in _chunks(list(ids)):
+            rows.extend(
+                self.conn.execute(
+                    "SELECT u.id, u.provider_id, p.name AS provider, u.incident_id, u.update_id, "
+                    "i.title AS incident, u.status, i.impact, i.kind, u.components, "
+                    "i.components AS incident_components, u.message, u.created_at, i.url, u.source "
+                    "FROM updates u JOIN incidents i USING (provider_id, incident_id) "
+                    "JOIN providers p ON p.id = u.provider_id "
+                    f"WHERE u.id IN ({','.join('?' * len(chunk))})",
+                    list(chunk),
+                ).fetchall()
+            )
+        rows.sort(key=lambda r: (r["provider_id"], r["created_at"], r["id"]))
+        return rows
+
+    def mark_emitted(self, ids: Sequence[int], owner: str, now: str) -> None:
+        with self.transaction() as c:
+            for chunk in _chunks(list(ids)):
+                c.execute(
+                    f"UPDATE updates SET emitted_at = ?, lease_owner = NULL, lease_until = NULL "
+                    f"WHERE id IN ({','.join('?' * len(chunk))}) AND lease_owner = ?",
+                    [now, *chunk, owner],
+                )
+
+    # -- queries for the CLI -------------------------------------------------------------
+
+    def provider_summaries(self) -> dict[str, dict[str, Any]]:
+        """Poll state and counts per provider id."""
+        closed = ",".join(f"'{s}'" for s in sorted(CLOSED_STATUSES))
+        rows = self.conn.execute(
+            "SELECT p.*, "
+            " (SELECT count(*) FROM incidents i WHERE i.provider_id = p.id) AS incidents, "
+            f" (SELECT count(*) FROM incidents i WHERE i.provider_id = p.id AND i.status NOT IN ({closed}))"
+            "   AS open_incidents, "
+            " (SELECT count(*) FROM updates u WHERE u.provider_id = p.id) AS updates "
+            "FROM providers p"
+        ).fetchall()
+        return {r["id"]: dict(r) for r in rows}
+
+    def query_incidents(
+        self,
+        provider_ids: Sequence[str] = (),
+        *,
+        open_only: bool = False,
+        since: str | None = None,
+        limit: int | None = None,
+        with_updates: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Incidents newest first, each with its update count (and its updates, oldest first)."""
+        where, args = [], []
+        if provider_ids:
+            where.append(f"i.provider_id IN ({','.join('?' * len(provider_ids))})")
+            args.extend(provider_ids)
+        if open_only:
+            where.append(f"i.status NOT IN ({','.join('?' * len(CLOSED_STATUSES))})")
+            args.extend(sorted(CLOSED_STATUSES))
+        if since:
+            where.append("i.created_at >= ?")
+            args.append(since)
+        sql = (
+            "SELECT i.provider_id, p.name AS provider, i.incident_id, i.title, i.status, i.impact, i.kind, "
+            "i.url, i.components, i.created_at, i.updated_at, i.resolved_at, "
+            "(SELECT count(*) FROM updates u WHERE u.provider_id = i.provider_id AND u.incident_id = i.incident_id)"
+            " AS update_count "
+            "FROM incidents i JOIN providers p ON p.id = i.provider_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY i.created_at DESC, i.provider_id"
+            + (" LIMIT ?" if limit else "")
+        )
+        if limit:
+            args.append(limit)
+        found = []
+        for r in self.conn.execute(sql, args).fetchall():
+            item = dict(r)
+            item["components"] = json.loads(item["components"])
+            if with_updates:
+                item["updates"] = [
+                    {**dict(u), "components": json.loads(u["components"])}
+                    for u in self.conn.execute(
+                        "SELECT update_id, status, message, components, created_at FROM updates "
+                        "WHERE provider_id = ? AND incident_id = ? ORDER BY created_at, id",
+                        (r["provider_id"], r["incident_id"]),
+                    )
+                ]
+            found.append(item)
+        return found

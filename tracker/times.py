@@ -1,0 +1,41 @@
+"""Timestamps: everything stored and emitted is ISO 8601 UTC in one fixed-width form."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def iso(dt: datetime) -> str:
+    """Fixed-width UTC text ("2025-11-14T20:53:41.000Z"), so stored values sort as strings."""
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def now_iso() -> str:
+    return iso(datetime.now(timezone.utc))
+
+
+def parse(value: object) -> str | None:
+    """Normalise a page's timestamp to `iso()` form; None if absent or not a timestamp.
+
+    Accepts what status pages serve: "…Z", "…+00:00", fractional seconds of any length,
+    "-05:00" offsets. A value without an offset is taken as UTC.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return iso(dt)
+
+
+def parse_date(value: str) -> str:
+    """Parse a --since value (a date, or a date and time) to `iso()` form; ValueError if bad."""
+    dt = datetime.fromisoformat(value.strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return iso(dt)
