@@ -135,9 +135,13 @@ class Poller:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _start(self, mode: str) -> None:
         self.store.sync_providers(self.providers.values())
         self.state = {k: dict(v) for k, v in self.store.poll_states().items()}
+        self.log.info(
+            "tracker_started", version=__version__, providers=len(self.providers),
+            workers=self.settings.workers, database=str(self.store.path), mode=mode,
+        )
         for warning in self.settings.warnings:
             self.log.warning("polite_interval", detail=warning)
         self.recover()
@@ -146,17 +150,13 @@ class Poller:
         """The daemon: poll every provider on its interval until SIGTERM/SIGINT."""
         previous = self._install_signals()
         try:
-            self._start()
+            self._start("run")
             for p in self.providers.values():
                 lo, hi = _jittered(p.interval)
                 job = self.scheduler.every(lo)
                 if hi > lo:
                     job = job.to(hi)
                 job.seconds.do(self.submit, p)
-            self.log.info(
-                "tracker_started", version=__version__, providers=len(self.providers),
-                workers=self.settings.workers, database=str(self.store.path), mode="run",
-            )
             self.scheduler.run_all()  # first poll of everything now; then each on its interval
             next_recover = time.monotonic() + RECOVER_EVERY
             while not self.stop.is_set():
@@ -175,11 +175,7 @@ class Poller:
         """One poll of every provider, emit what is new, return."""
         previous = self._install_signals()
         try:
-            self._start()
-            self.log.info(
-                "tracker_started", version=__version__, providers=len(self.providers),
-                workers=self.settings.workers, database=str(self.store.path), mode="once",
-            )
+            self._start("once")
             for p in self.providers.values():
                 self.submit(p)
             while self.inflight and not self.stop.is_set():

@@ -1,0 +1,273 @@
+"""Benchmark `tracker run` against many local Statuspage providers. Prints figures, asserts nothing.
+
+    python tests/benchmarks/bench_run.py --providers 200,1000
+    python tests/benchmarks/bench_run.py --providers 200 --skip-daemon --profile
+
+A stdlib HTTP server in a separate process (its CPU is not counted) serves every provider
+`/pNNNN/api/v2/incidents.json` with the real GitHub payload (332 KB, 50 incidents) and a
+strong ETag, answering 304 to a matching If-None-Match. Scenarios:
+  cold    fresh database, `tracker run --once` (every page fetched, parsed, stored)
+  304     `tracker run --once` again on the same database (every answer 304)
+  daemon  fresh database, `tracker run` with interval 60: after its first (cold) cycle,
+          CPU and RSS over the next --daemon-seconds (from /proc), then SIGTERM.
+Not collected by pytest (its name does not start with test_).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import pstats
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "github-incidents-2026-07-31.json"
+TICK = os.sysconf("SC_CLK_TCK")
+_exe = Path(sys.executable).with_name("tracker")
+TRACKER = [str(_exe)] if _exe.exists() else [sys.executable, "-m", "tracker"]
+
+
+# -- the server (runs in its own process) ---------------------------------------------------
+
+def serve(n: int, conn) -> None:
+    body = FIXTURE.read_bytes()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    paths = {f"/p{i:04d}/api/v2/incidents.json" for i in range(n)}
+    stats = {"requests": 0, "200": 0, "304": 0, "404": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _send(self, status: int, payload: bytes, ctype: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            if status in (200, 304):
+                self.send_header("ETag", etag)
+            self.end_headers()
+            if payload:
+                self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == "/_stats":  # not counted
+                self._send(200, json.dumps(stats).encode())
+                return
+            stats["requests"] += 1  # GIL-atomic enough for a sanity count
+            if path not in paths:
+                stats["404"] += 1
+                self._send(404, b"not found", "text/plain")
+            elif self.headers.get("If-None-Match") == etag:
+                stats["304"] += 1
+                self._send(304, b"")
+            else:
+                stats["200"] += 1
+                self._send(200, body)
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024
+        daemon_threads = True
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    conn.send(httpd.server_address[1])
+    httpd.serve_forever()
+
+
+def server_stats(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def delta(after: dict, before: dict) -> dict:
+    return {k: after[k] - before[k] for k in after}
+
+
+# -- running tracker ------------------------------------------------------------------------
+
+def write_config(path: Path, port: int, n: int, interval: int = 60) -> None:
+    lines = [f"interval = {interval}", "workers = 8", ""]
+    for i in range(n):
+        lines += ["[[providers]]", f'name = "P{i:04d}"', f'url = "http://127.0.0.1:{port}/p{i:04d}"', ""]
+    path.write_text("\n".join(lines))
+
+
+def wait_child(pid: int, timeout: float) -> tuple[int, object]:
+    """os.wait4 with a deadline: (exit code, rusage of exactly that child). Kills on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got, status, ru = os.wait4(pid, os.WNOHANG)
+        if got:
+            return os.waitstatus_to_exitcode(status), ru
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            _, status, ru = os.wait4(pid, 0)
+            print(f"!! pid {pid} killed after {timeout:g} s", file=sys.stderr)
+            return os.waitstatus_to_exitcode(status), ru
+        time.sleep(0.02)
+
+
+def records(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append({"event": "<not json>", "line": line})
+    return out
+
+
+def summarize(recs: list[dict], final: str) -> str:
+    done = [r for r in recs if r.get("event") == final]
+    if not done:
+        return "no " + final
+    d = done[-1]
+    return f"{d.get('polls')}/{d.get('failed')}/{d.get('new')}"
+
+
+def run_once(name: str, work: Path, cfg: Path, db: Path, port: int, n: int, timeout: float,
+             prefix: list[str] | None = None) -> dict:
+    out = work / f"{name}-{n}.out"
+    before = server_stats(port)
+    t0 = time.monotonic()
+    with open(out, "wb") as f:
+        proc = subprocess.Popen((prefix or TRACKER) + ["run", "--once", "--config", str(cfg), "--db", str(db),
+                                                       "--log-format", "json"], stdout=f)
+    code, ru = wait_child(proc.pid, timeout)
+    proc.returncode = code  # reaped by wait4, tell Popen
+    wall = time.monotonic() - t0
+    recs = records(out)
+    failed = [r for r in recs if r.get("event") == "poll_failed"]
+    if failed:
+        print(f"!! {name} {n}: {len(failed)} failed polls, e.g. {failed[0].get('error')}", file=sys.stderr)
+    return {"scenario": name, "n": n, "wall": wall, "cpu": ru.ru_utime + ru.ru_stime,
+            "rss": ru.ru_maxrss / 1024, "counts": summarize(recs, "run_complete"), "exit": code,
+            "lines": len(recs), "server": delta(server_stats(port), before)}
+
+
+def proc_sample(pid: int) -> tuple[float, float, float]:
+    """(CPU seconds, VmRSS MB, VmHWM MB) of a live process, all threads."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+    mem = {k: int(v.split()[0]) / 1024 for k, v in
+           (line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+           if k in ("VmRSS", "VmHWM")}
+    return cpu, mem["VmRSS"], mem["VmHWM"]
+
+
+def daemon(work: Path, port: int, n: int, seconds: float) -> dict:
+    cfg, db, out = work / "daemon.toml", work / "daemon.db", work / "daemon.out"
+    write_config(cfg, port, n, interval=60)
+    start_stats = server_stats(port)
+    t0 = time.monotonic()
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(TRACKER + ["run", "--config", str(cfg), "--db", str(db), "--log-format", "json"],
+                                stdout=f)
+    try:
+        # The cold cycle is over when every provider has logged first_contact or poll_failed.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = sum(r.get("event") in ("first_contact", "poll_failed") for r in records(out))
+            if done >= n:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"daemon cold cycle did not finish (exit {proc.returncode})")
+        cold = time.monotonic() - t0
+        cpu0, rss0, _ = proc_sample(proc.pid)
+        s0 = server_stats(port)
+        time.sleep(seconds)
+        cpu1, rss1, hwm = proc_sample(proc.pid)
+        s1 = server_stats(port)
+        proc.send_signal(signal.SIGTERM)
+        t1 = time.monotonic()
+        code, ru = wait_child(proc.pid, 60)
+        proc.returncode = code
+        stop = time.monotonic() - t1
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait(10)
+    recs = records(out)
+    print(f"daemon: cold cycle {cold:.1f} s (server saw {delta(s0, start_stats)}); measured {seconds:g} s: "
+          f"CPU {cpu1 - cpu0:.2f} s, VmRSS {rss0:.0f} -> {rss1:.0f} MB, VmHWM {hwm:.0f} MB; "
+          f"SIGTERM -> exit {code} in {stop:.2f} s; whole life: CPU {ru.ru_utime + ru.ru_stime:.1f} s, "
+          f"maxrss {ru.ru_maxrss / 1024:.0f} MB, {len(recs)} lines")
+    return {"scenario": f"daemon {seconds:g}s after cold", "n": n, "wall": seconds, "cpu": cpu1 - cpu0,
+            "rss": hwm, "counts": summarize(recs, "tracker_stopped") + " (whole life)", "exit": code,
+            "lines": len(recs), "server": delta(s1, s0)}
+
+
+def profile(work: Path, port: int, n: int, timeout: float) -> None:
+    cfg, db, prof = work / "prof.toml", work / "prof.db", work / "cold.prof"
+    write_config(cfg, port, n)
+    r = run_once("cold (cProfile)", work, cfg, db, port, n, timeout,
+                 prefix=[sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "tracker"])
+    print(f"\ncProfile of cold {n} (main thread only; worker threads are not profiled): "
+          f"wall {r['wall']:.1f} s, exit {r['exit']}, {r['counts']}")
+    pstats.Stats(str(prof)).sort_stats("cumulative").print_stats(25)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--providers", default="200,1000", help="comma-separated provider counts")
+    ap.add_argument("--daemon-providers", type=int, default=1000)
+    ap.add_argument("--daemon-seconds", type=float, default=60.0)
+    ap.add_argument("--skip-daemon", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="also run cold 1000 under cProfile")
+    ap.add_argument("--timeout", type=float, default=900.0, help="limit for each tracker run")
+    args = ap.parse_args()
+    counts = [int(x) for x in args.providers.split(",") if x.strip()]
+    biggest = max(counts + [args.daemon_providers, 1000 if args.profile else 0])
+
+    parent, child = mp.Pipe()
+    server = mp.Process(target=serve, args=(biggest, child), daemon=True)
+    server.start()
+    results = []
+    try:
+        if not parent.poll(30):
+            raise RuntimeError("benchmark server did not start")
+        port = parent.recv()
+        with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
+            work = Path(tmp)
+            for n in counts:
+                cfg, db = work / f"run-{n}.toml", work / f"run-{n}.db"
+                write_config(cfg, port, n)
+                results.append(run_once("cold", work, cfg, db, port, n, args.timeout))
+                results.append(run_once("304", work, cfg, db, port, n, args.timeout))
+            if not args.skip_daemon:
+                results.append(daemon(work, port, args.daemon_providers, args.daemon_seconds))
+            if args.profile:
+                profile(work, port, 1000, args.timeout)
+    finally:
+        server.kill()
+        server.join(10)
+
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or os.cpu_count()
+    print(f"\nnproc {nproc}, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
+          f"tracker: {' '.join(TRACKER)}\n")
+    print("| scenario | providers | wall s | CPU s | peak RSS MB | polls/failed/new | exit | lines "
+          "| server requests (200/304/404) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    for r in results:
+        s = r["server"]
+        print(f"| {r['scenario']} | {r['n']} | {r['wall']:.1f} | {r['cpu']:.2f} | {r['rss']:.0f} | {r['counts']} "
+              f"| {r['exit']} | {r['lines']} | {s['requests']} ({s['200']}/{s['304']}/{s['404']}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Shared fixtures. Every test runs with TRACKER_* variables removed and HOME/XDG paths
+inside tmp_path, so nothing reads the developer's config or writes outside the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from statusserver import StatusServer  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("TRACKER_") or name in ("STATE_DIRECTORY", "NOTIFY_SOCKET", "JOURNAL_STREAM"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / ".local" / "state"))
+
+
+@pytest.fixture
+def server():
+    with StatusServer() as srv:
+        yield srv
+
+
+def tracker_command() -> list[str]:
+    """The installed console script beside this interpreter (what a user runs)."""
+    script = Path(sys.executable).with_name("tracker")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tracker"]
+
+
+def write_config(path: Path, providers: list[dict[str, Any]], **top: Any) -> Path:
+    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
+    for p in providers:
+        lines.append("[[providers]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in p.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def parse_lines(stdout: str) -> list[dict[str, Any]]:
+    """Every stdout line must be one JSON object."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def updates_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r["event"] == "incident_update"]
+
+
+class Tracker:
+    """Runs the real `tracker` command in subprocesses against one config and database."""
+
+    def __init__(self, config: Path, db: Path):
+        self.config = config
+        self.db = db
+
+    def args(self, *extra: str) -> list[str]:
+        return [*tracker_command(), *extra, "--config", str(self.config), "--db", str(self.db),
+                "--log-format", "json"]
+
+    def once(self, *extra: str, timeout: float = 60) -> tuple[int, list[dict[str, Any]], str]:
+        p = subprocess.run(self.args("run", "--once", *extra), capture_output=True, text=True, timeout=timeout)
+        return p.returncode, parse_lines(p.stdout), p.stderr
+
+    def start(self, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(self.args("run", *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, list[dict], str, float]:
+        started = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, parse_lines(out), err, time.monotonic() - started
