@@ -21,6 +21,8 @@ class Route:
     etag: bool = True
     requests: int = 0
     conditional_hits: int = 0  # 304s served
+    active: int = 0  # requests being answered now
+    max_active: int = 0  # the most ever answered at once
 
     def set_json(self, payload: Any) -> None:
         self.body = json.dumps(payload).encode()
@@ -32,6 +34,7 @@ class Route:
 class StatusServer:
     routes: dict[str, Route] = field(default_factory=dict)
     request_started: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         server = self
@@ -48,7 +51,17 @@ class StatusServer:
                 if route is None:
                     self._send(404, b"not found", "text/plain")
                     return
-                route.requests += 1
+                with server.lock:
+                    route.requests += 1
+                    route.active += 1
+                    route.max_active = max(route.max_active, route.active)
+                try:
+                    self._answer(route)
+                finally:
+                    with server.lock:
+                        route.active -= 1
+
+            def _answer(self, route: Route) -> None:
                 if route.hang_seconds:
                     time.sleep(route.hang_seconds)
                 if route.status != 200:

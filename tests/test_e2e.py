@@ -250,6 +250,26 @@ def test_daemon_announces_as_the_page_changes_and_stops_cleanly(github):
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
 
 
+def test_a_slow_provider_is_never_polled_twice_at_once_and_does_not_delay_others(server, tmp_path):
+    payload = load(GITHUB)
+    slow = server.route("/slow/api/v2/incidents.json", cut(payload, T0))
+    slow.hang_seconds = 2.5  # longer than the 1 s interval
+    fast = server.route("/fast/api/v2/incidents.json", cut(payload, T0))
+    config = write_config(tmp_path / "t.toml", [
+        {"name": "Slow", "url": f"{server.base}/slow"},
+        {"name": "Fast", "url": f"{server.base}/fast"},
+    ], interval=1)
+    proc = Tracker(config, tmp_path / "t.db").start()
+    try:
+        time.sleep(5.5)
+    finally:
+        code, records, err, _ = Tracker.stop(proc)
+    assert code == 0, err
+    assert slow.max_active == 1 and 2 <= slow.requests <= 3
+    assert fast.requests >= 4  # kept its 1 s pace while the slow one hung
+    assert any(r["event"] == "incident_update" and r["provider_id"] == "slow" for r in records)
+
+
 def test_sigterm_during_a_poll_exits_0_within_seconds(server, tmp_path):
     route = server.route("/slow/api/v2/incidents.json", load(GITHUB))
     route.hang_seconds = 30  # the page accepts the request and answers nothing for 30 s

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+import urllib3
 
 from . import __version__
 from .errors import FetchError
@@ -93,7 +94,7 @@ class Fetcher:
                 if r.status_code >= 400 or r.status_code < 200:
                     raise HTTPStatusError(r.status_code, r.headers.get("Retry-After"))
                 buf = bytearray()
-                for chunk in r.iter_content(CHUNK):
+                for chunk in _chunks(r):
                     buf += chunk
                     if len(buf) > self.max_bytes:
                         raise FetchError(f"body larger than {self.max_bytes} bytes (decoded); cut off")
@@ -109,6 +110,12 @@ class Fetcher:
                 )
         except FetchError:
             raise
+        except urllib3.exceptions.ReadTimeoutError:
+            raise FetchError(f"read timeout after {read:g} s") from None
+        except urllib3.exceptions.DecodeError:
+            raise FetchError("body could not be decoded (bad gzip/deflate)") from None
+        except urllib3.exceptions.HTTPError as e:
+            raise FetchError(f"connection broken: {_reason(e)}") from None
         except requests.exceptions.ConnectTimeout:
             raise FetchError(f"connect timeout after {connect:g} s") from None
         except requests.exceptions.ReadTimeout:
@@ -123,6 +130,18 @@ class Fetcher:
             raise FetchError(f"connection failed: {_reason(e)}") from None
         except requests.exceptions.RequestException as e:
             raise FetchError(f"request failed: {_reason(e)}") from None
+
+
+def _chunks(r: requests.Response):
+    """Decoded body chunks as they arrive. read1() returns what one socket read brings
+    instead of waiting for a full chunk, so the caller's deadline is checked even when a
+    server sends a byte at a time (iter_content() would block until 64 KiB had come)."""
+    read1 = getattr(r.raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        yield from r.iter_content(CHUNK)
+        return
+    while chunk := read1(CHUNK, decode_content=True):
+        yield chunk
 
 
 def _reason(e: Exception) -> str:

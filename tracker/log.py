@@ -72,6 +72,12 @@ class ConsoleRenderer:
         return "\n".join(lines) + "\n"
 
 
+def _event_first(logger: Any, name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Put `event`, `level` and `timestamp` first, so a line reads from its name."""
+    head = {k: event_dict.pop(k) for k in ("event", "level", "timestamp") if k in event_dict}
+    return {**head, **event_dict}
+
+
 def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> str:
     """Configure structlog for the process; return the format chosen ("json" or "console")."""
     stream = stream or sys.stdout
@@ -85,7 +91,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         # ensure_ascii (the default) escapes newlines, ESC and bidi overrides: one record is
         # always exactly one line, whatever a page puts in its text.
         renderer: Any = structlog.processors.JSONRenderer()
-        processors = shared + [structlog.processors.dict_tracebacks, renderer]
+        processors = shared + [structlog.processors.dict_tracebacks, _event_first, renderer]
     else:
         colors = bool(getattr(stream, "isatty", lambda: False)())
         processors = shared + [structlog.processors.format_exc_info, ConsoleRenderer(colors)]

@@ -78,7 +78,10 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
 
     updates: list[Update] = []
     seen: set[str] = set()
-    for raw in raw_updates:
+    # Pages list updates newest first; walking them oldest first keeps publication order for
+    # updates that share a timestamp (incident.io's copy has whole-second times) through the
+    # stable sort below.
+    for raw in reversed(raw_updates):
         if not isinstance(raw, dict):
             skipped.append(f"incident {incident_id}: an update that is not an object was skipped")
             continue

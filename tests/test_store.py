@@ -1,0 +1,131 @@
+"""The SQLite store: migrations, the claim across processes, the outbox after a crash."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import pytest
+from conftest import Tracker, tracker_command, updates_of, write_config
+from pages import load
+
+from tracker import migrations, times
+from tracker.adapters import statuspage
+from tracker.config import Provider
+from tracker.errors import MigrationError
+from tracker.store import Store
+
+GITHUB = "github-incidents-2026-07-31.json"
+PROVIDER = Provider(id="github", name="GitHub", url="https://www.githubstatus.com", format="statuspage")
+FUTURE = "2999-01-01T00:00:00.000Z"
+PAST = "2000-01-01T00:00:00.000Z"
+
+
+def incidents():
+    return statuspage.parse(load(GITHUB)).incidents
+
+
+def fresh(tmp_path: Path) -> Store:
+    store = Store.open(tmp_path / "t.db")
+    store.sync_providers([PROVIDER])
+    return store
+
+
+def test_fresh_database_gets_the_schema_and_a_second_migrate_is_a_no_op(tmp_path):
+    store = Store.open(tmp_path / "t.db", migrate=False)
+    assert store.migrate() == ["0001_initial.sql"]
+    assert store.migrate() == []
+    tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"providers", "incidents", "updates", "_migrations"} <= tables
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_database_from_a_newer_version_is_refused_with_a_clear_error(tmp_path):
+    store = Store.open(tmp_path / "t.db")
+    store.conn.execute("INSERT INTO _migrations VALUES ('0999_future.sql', 'x')")
+    with pytest.raises(MigrationError, match="0999_future.sql"):
+        migrations.apply(store.conn)
+    p = subprocess.run([*tracker_command(), "db", "migrate", "--db", str(tmp_path / "t.db")],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    assert p.stderr.strip().startswith("Error: ") and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_first_contact_records_silently_then_everything_new_is_announced(tmp_path):
+    store = fresh(tmp_path)
+    everything = incidents()
+    older, newest = everything[1:], everything[:1]
+    claim = store.record(PROVIDER, older, now=times.now_iso(), source="run", owner="me",
+                         lease_until=FUTURE, validators={})
+    assert claim.first_contact and claim.new == sum(len(i.updates) for i in older)
+    assert claim.announce_ids == []  # every incident in the capture is resolved
+    claim = store.record(PROVIDER, everything, now=times.now_iso(), source="run", owner="me",
+                         lease_until=FUTURE, validators={})
+    assert not claim.first_contact
+    assert claim.new == len(claim.announce_ids) == len(newest[0].updates)
+    rows = store.events(claim.announce_ids)
+    assert [r["update_id"] for r in rows] == [u.update_id for u in newest[0].updates]  # oldest first
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
+    store = fresh(tmp_path)
+    with pytest.raises(RuntimeError):
+        with store.transaction() as c:
+            c.execute("INSERT INTO incidents VALUES ('github','x','t','investigating','none','incident',"
+                      "NULL,'[]','2026-01-01',NULL,NULL,'n','n')")
+            raise RuntimeError("boom")
+    assert store.conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
+
+
+def _claim_in_process(path: str) -> list[tuple[str, str]]:
+    """Runs in a separate process: record the whole capture, return what this process won."""
+    store = Store.open(path)
+    store.sync_providers([PROVIDER])
+    claim = store.record(PROVIDER, incidents(), now=times.now_iso(), source="run",
+                         owner="p", lease_until=FUTURE, validators={})
+    return [(r["incident_id"], r["update_id"]) for r in store.events(claim.announce_ids)]
+
+
+def test_processes_racing_on_one_file_claim_each_update_exactly_once(tmp_path):
+    path = tmp_path / "race.db"
+    store = Store.open(path)
+    store.sync_providers([PROVIDER])
+    store.record(PROVIDER, [], now=times.now_iso(), source="run", owner="x", lease_until=FUTURE,
+                 validators={})  # first contact done: from now on every new update is announced
+    store.close()
+    with ProcessPoolExecutor(max_workers=6, mp_context=get_context("spawn")) as pool:
+        won = list(pool.map(_claim_in_process, [str(path)] * 6))
+    flat = [k for per_process in won for k in per_process]
+    total = sum(len(i.updates) for i in incidents())
+    assert len(flat) == len(set(flat)) == total
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_updates_recorded_but_never_emitted_are_emitted_after_a_crash(server, tmp_path):
+    """A process that died between COMMIT and writing its records leaves outbox rows whose
+    lease runs out; the next run emits them, once."""
+    payload = load(GITHUB)
+    payload["incidents"] = payload["incidents"][:5]  # the page shows exactly what was recorded
+    server.route("/gh/api/v2/incidents.json", payload)
+    config = write_config(tmp_path / "t.toml", [{"name": "GitHub", "url": f"{server.base}/gh"}])
+    tracker = Tracker(config, tmp_path / "t.db")
+    store = Store.open(tmp_path / "t.db")
+    store.sync_providers([Provider(id="github", name="GitHub", url=f"{server.base}/gh")])
+    store.record(PROVIDER, [], now=times.now_iso(), source="run", owner="dead", lease_until=PAST, validators={})
+    everything = statuspage.parse(payload).incidents
+    alive, dead = everything[:2], everything[2:5]
+    store.record(PROVIDER, dead, now=times.now_iso(), source="run", owner="dead:1", lease_until=PAST, validators={})
+    store.record(PROVIDER, alive, now=times.now_iso(), source="run", owner="alive:2", lease_until=FUTURE, validators={})
+    store.close()
+
+    code, records, err = tracker.once()
+    assert code == 0, err
+    emitted = [(r["incident_id"], r["update_id"]) for r in updates_of(records)]
+    expected_dead = [(i.incident_id, u.update_id) for i in dead for u in i.updates]
+    assert sorted(emitted) == sorted(expected_dead)  # the live process's lease is respected
+    assert any(r["event"] == "outbox_recovered" for r in records)
+    assert updates_of(tracker.once()[1]) == []
