@@ -11,7 +11,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,7 +89,10 @@ def default_database_path(environ: os._Environ | dict | None = None) -> Path:
     if state_dirs:
         # systemd joins several StateDirectory= entries with ':'; the first one is ours.
         return Path(state_dirs.split(":")[0]) / "tracker.db"
-    xdg = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    xdg = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(xdg):  # the XDG spec: relative values are to be ignored
+        home = env.get("HOME") or str(Path.home())
+        xdg = os.path.join(home, ".local", "state")
     return Path(xdg) / "tracker" / "tracker.db"
 
 
@@ -217,26 +220,33 @@ def load(
 
     for key in data:
         if key not in TOP_KEYS:
-            raise check.fail(key, f"unknown key (known: {', '.join(sorted(TOP_KEYS))})")
+            raise check.fail(repr(key), f"unknown key (known: {', '.join(sorted(TOP_KEYS))})")
 
     interval = check.positive("interval", data.get("interval", DEFAULT_INTERVAL))
     workers = check.positive_int("workers", data.get("workers", DEFAULT_WORKERS), 256)
     timeout = check.positive("timeout", data.get("timeout", DEFAULT_TIMEOUT))
-    providers = _providers(check, data["providers"], interval) if "providers" in data else DEFAULT_PROVIDERS
+    if "providers" in data:
+        providers = _providers(check, data["providers"], interval)
+    else:
+        providers = tuple(replace(p, interval=interval) for p in DEFAULT_PROVIDERS)
 
-    fmt = log_format or check.choice("log_format", data.get("log_format", "auto"), LOG_FORMATS)
-    level = log_level or check.choice("log_level", data.get("log_level", "info"), LOG_LEVELS)
-
-    if database not in (None, ""):
-        db_path = Path(database)
-    elif "database" in data:
-        db_path = Path(check.string("database", data["database"])).expanduser()
-        if not db_path.is_absolute() and path is not None:
+    # The file's own values are checked even where an option overrides them: a broken file
+    # must not wait for the day the option is dropped to stop the service.
+    file_fmt = check.choice("log_format", data.get("log_format", "auto"), LOG_FORMATS)
+    file_level = check.choice("log_level", data.get("log_level", "info"), LOG_LEVELS)
+    file_db = None
+    if "database" in data:
+        file_db = Path(check.string("database", data["database"])).expanduser()
+        if not file_db.is_absolute() and path is not None:
             # A relative path in the file means relative to the file, not to wherever
             # the command happens to be started from.
-            db_path = path.parent / db_path
+            file_db = path.parent / file_db
+    fmt = log_format or file_fmt
+    level = log_level or file_level
+    if database not in (None, ""):
+        db_path = Path(database).expanduser()
     else:
-        db_path = default_database_path(environ)
+        db_path = file_db or default_database_path(environ)
 
     warnings = tuple(
         f"provider {p.id!r} is polled every {p.interval:g} s; status pages are shared public "

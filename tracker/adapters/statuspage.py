@@ -139,10 +139,16 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
     )
 
 
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
 def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     """Statuspage JSON -> incidents with their updates, oldest update first."""
     if not isinstance(payload, dict):
-        raise ParseError(f"expected a JSON object with an 'incidents' list, got a JSON {type(payload).__name__}")
+        raise ParseError(f"expected a JSON object with an 'incidents' list, got a JSON {_json_type(payload)}")
     items: list[Any] = []
     found = False
     if isinstance(payload.get("incident"), dict):
@@ -151,7 +157,7 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     for key in ("incidents", "scheduled_maintenances"):
         if key in payload:
             if not isinstance(payload[key], list):
-                raise ParseError(f"'{key}' is a JSON {type(payload[key]).__name__}, not a list")
+                raise ParseError(f"'{key}' is a JSON {_json_type(payload[key])}, not a list")
             items.extend(payload[key])
             found = True
     if not found:
