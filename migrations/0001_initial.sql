@@ -38,6 +38,7 @@ CREATE TABLE incidents (
 -- Every update ever seen. The UNIQUE key is the claim: whichever process inserts the row
 -- first owns the announcement (INSERT ... ON CONFLICT DO NOTHING RETURNING).
 -- Rows with announce = 1 and emitted_at IS NULL are the outbox: recorded, not yet logged.
+-- The UNIQUE index also serves every lookup by (provider_id, incident_id).
 CREATE TABLE updates (
     id          INTEGER PRIMARY KEY,
     provider_id TEXT NOT NULL,
@@ -58,5 +59,4 @@ CREATE TABLE updates (
 );
 
 CREATE INDEX updates_outbox ON updates (lease_until) WHERE announce = 1 AND emitted_at IS NULL;
-CREATE INDEX updates_by_incident ON updates (provider_id, incident_id, created_at);
 CREATE INDEX incidents_by_time ON incidents (created_at);

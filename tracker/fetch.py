@@ -7,7 +7,9 @@ size cap counts decoded bytes, so a gzip bomb stops at the cap.
 
 from __future__ import annotations
 
+import os
 import threading
+import urllib.request
 import time
 from dataclasses import dataclass
 
@@ -65,7 +67,17 @@ class Fetcher:
             s.headers["User-Agent"] = self.user_agent
             s.headers["Accept"] = "application/json"
             s.max_redirects = MAX_REDIRECTS
-            # No proxy discovery from .netrc etc. beyond the environment's own settings.
+            # With trust_env, requests re-reads every proxy variable and ~/.netrc on each
+            # request: half the CPU of a 304 poll. The environment does not change under a
+            # running daemon, so read it once: the CA bundle requests would pick up, and,
+            # when no proxy is set (public status pages need no .netrc credentials), no
+            # per-request look-up at all. With a proxy, requests keeps its full behaviour
+            # (no_proxy included).
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                s.verify = bundle
+            if not urllib.request.getproxies():
+                s.trust_env = False
             self._local.session = s
             with self._lock:
                 self._sessions.append(s)
@@ -90,6 +102,7 @@ class Fetcher:
         try:
             with self.session().get(url, headers=headers, timeout=(connect, read), stream=True) as r:
                 if r.status_code == 304:
+                    r.content  # reach the (empty) body's end so the connection is kept alive
                     return Fetched(304, None, "", etag, last_modified, r.url)
                 if r.status_code >= 400 or r.status_code < 200:
                     raise HTTPStatusError(r.status_code, r.headers.get("Retry-After"))

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+from collections import deque
 import secrets
 import signal
 import socket
@@ -37,6 +38,8 @@ from .store import Store
 LEASE_SECONDS = 60  # how long an announced-but-unemitted update stays ours
 RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left unemitted
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
+TICK = (0.25, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
+FLUSH_EVERY = 5.0  # seconds between writes of "polled, nothing new" bookkeeping
 
 
 @dataclass
@@ -112,13 +115,21 @@ class Poller:
         self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="poll")
         self.scheduler = schedule.Scheduler()
-        self.results: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        # Polls handed to the pool, at most two per worker: a parsed page waits in memory
+        # until this thread records it, so an unbounded hand-off (1,000 providers due at
+        # start) would hold hundreds of parsed pages at once. The rest wait in line here.
+        self.max_inflight = settings.workers * 2
         self.inflight: dict[str, Future] = {}
+        self.waiting: deque[Provider] = deque()
+        self.waiting_ids: set[str] = set()
+        self.results: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
         self.state: dict[str, dict[str, Any]] = {}
+        # "Polled, nothing new" for providers with nothing else to record, written in one
+        # transaction every FLUSH_EVERY seconds rather than one commit per poll.
+        self.quiet: dict[str, str] = {}
         self.stop = threading.Event()
         self.force = False
         self.counts = {"polls": 0, "failed": 0, "new": 0, "announced": 0}
-        self._failed_ids: set[str] = set()
 
     # -- signals -----------------------------------------------------------------------
 
@@ -158,14 +169,22 @@ class Poller:
                     job = job.to(hi)
                 job.seconds.do(self.submit, p)
             self.scheduler.run_all()  # first poll of everything now; then each on its interval
-            next_recover = time.monotonic() + RECOVER_EVERY
+            next_tick = next_recover = next_flush = time.monotonic()
             while not self.stop.is_set():
-                self.scheduler.run_pending()
-                idle = self.scheduler.idle_seconds
-                self.drain(timeout=min(1.0, max(0.05, idle if idle is not None else 1.0)))
-                if time.monotonic() >= next_recover:
+                now = time.monotonic()
+                if now >= next_tick:
+                    # Looking at the schedule costs a pass over every job, so it is done a
+                    # few times a second at most; a poll may start up to TICK[0] s late.
+                    self.scheduler.run_pending()
+                    idle = self.scheduler.idle_seconds
+                    next_tick = now + min(TICK[1], max(TICK[0], idle if idle is not None else TICK[1]))
+                if now >= next_flush:
+                    self.flush_quiet()
+                    next_flush = now + FLUSH_EVERY
+                if now >= next_recover:
                     self.recover()
-                    next_recover = time.monotonic() + RECOVER_EVERY
+                    next_recover = now + RECOVER_EVERY
+                self.drain(timeout=max(0.0, next_tick - time.monotonic()))
             return self._shutdown()
         finally:
             for s, handler in previous.items():
@@ -178,10 +197,11 @@ class Poller:
             self._start("once")
             for p in self.providers.values():
                 self.submit(p)
-            while self.inflight and not self.stop.is_set():
+            while (self.inflight or self.waiting) and not self.stop.is_set():
                 self.drain(timeout=0.5)
             if self.stop.is_set():
                 return self._shutdown()
+            self.flush_quiet()
             self.recover()
             self.log.info("run_complete", providers=len(self.providers), **self.counts)
             self.executor.shutdown(wait=True)
@@ -195,10 +215,13 @@ class Poller:
         """Finish in-flight polls for up to STOP_GRACE seconds, then leave."""
         self.log.info("tracker_stopping", in_flight=len(self.inflight))
         self.scheduler.clear()
+        self.waiting.clear()
+        self.waiting_ids.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + STOP_GRACE
         while self.inflight and time.monotonic() < deadline and not self.force:
             self.drain(timeout=0.1)
+        self.flush_quiet()
         abandoned = sorted(self.inflight)
         self.log.info("tracker_stopped", abandoned=abandoned, **self.counts)
         self.fetcher.close()
@@ -214,63 +237,71 @@ class Poller:
     # -- polling -----------------------------------------------------------------------
 
     def submit(self, provider: Provider) -> None:
-        """Scheduler job: hand one provider to the pool unless it is still being polled."""
+        """Scheduler job: queue one provider for a poll unless one is already under way."""
         if self.stop.is_set():
             return
-        if provider.id in self.inflight:
-            self.log.debug("poll_skipped", provider_id=provider.id, reason="previous poll still running")
+        if provider.id in self.inflight or provider.id in self.waiting_ids:
+            self.log.debug("poll_skipped", provider_id=provider.id, reason="previous poll not finished")
             return
-        future = self.executor.submit(poll_one, provider, self.fetcher, dict(self.state.get(provider.id, {})))
-        self.inflight[provider.id] = future
-        future.add_done_callback(self.results.put)
+        self.waiting.append(provider)
+        self.waiting_ids.add(provider.id)
+        self._fill()
+
+    def _fill(self) -> None:
+        """Hand waiting providers to the pool while it has room."""
+        while self.waiting and len(self.inflight) < self.max_inflight and not self.stop.is_set():
+            p = self.waiting.popleft()
+            self.waiting_ids.discard(p.id)
+            future = self.executor.submit(poll_one, p, self.fetcher, dict(self.state.get(p.id, {})))
+            self.inflight[p.id] = future
+            future.add_done_callback(lambda f, pid=p.id: self.results.put((pid, f)))
 
     def drain(self, timeout: float) -> None:
         """Wait up to `timeout` for finished polls and record every one that is ready."""
         try:
-            future = self.results.get(timeout=timeout)
+            item = self.results.get(timeout=timeout)
         except queue.Empty:
             return
         while True:
-            self._finish(future)
+            self._finish(*item)
             try:
-                future = self.results.get_nowait()
+                item = self.results.get_nowait()
             except queue.Empty:
                 return
 
-    def _finish(self, future: Future) -> None:
-        if future.cancelled():
-            # Cancelled before it started (shutdown): nothing happened.
-            for pid, f in list(self.inflight.items()):
-                if f is future:
-                    del self.inflight[pid]
-            return
-        result: PollResult = future.result()
-        self.inflight.pop(result.provider.id, None)
-        try:
-            self.handle(result)
-        except (sqlite3.Error, TrackerError) as e:
-            # Nothing of this poll was committed; the next poll finds the same updates.
-            self.log.error("store_failed", provider_id=result.provider.id, error=str(e))
+    def _finish(self, provider_id: str, future: Future) -> None:
+        self.inflight.pop(provider_id, None)
+        if not future.cancelled():  # cancelled before it started (shutdown): nothing happened
+            result: PollResult = future.result()
+            try:
+                self.handle(result)
+            except (sqlite3.Error, TrackerError) as e:
+                # Nothing of this poll was committed; the next poll finds the same updates.
+                self.log.error("store_failed", provider_id=provider_id, error=str(e))
+        self._fill()
 
     def handle(self, result: PollResult) -> None:
         """Record one poll's result (main thread only) and emit what it claimed."""
         p = result.provider
+        state = self.state.setdefault(p.id, {})
         now = times.now_iso()
         self.counts["polls"] += 1
         new = 0
+        self.quiet.pop(p.id, None)  # whatever is written now supersedes it
         if result.error is not None:
             self.counts["failed"] += 1
-            failures = self.store.record_failure(p.id, result.error, now)
-            self.state.setdefault(p.id, {})["failures"] = failures
+            state["failures"] = self.store.record_failure(p.id, result.error, now)
             self.log.warning(
                 "poll_failed", provider=p.name, provider_id=p.id, url=p.endpoint,
-                error=result.error, failures=failures,
+                error=result.error, failures=state["failures"],
             )
             outcome = "error"
         elif result.unchanged:
-            before = self.store.record_not_modified(p.id, now, result.validators or None)
-            self.state.setdefault(p.id, {}).update(result.validators)
-            self._recovered(p, before)
+            if state.get("failures") or (result.validators and result.validators.get("etag") != state.get("etag")):
+                self._recovered(p, self.store.record_not_modified(p.id, now, result.validators or None))
+                state.update(result.validators, failures=0)
+            else:
+                self.quiet[p.id] = now
             outcome = "not_modified"
         else:
             assert result.parsed is not None
@@ -281,7 +312,7 @@ class Poller:
                 p, result.parsed.incidents, now=now, source=self.source, owner=self.owner,
                 lease_until=lease, validators=result.validators,
             )
-            self.state.setdefault(p.id, {}).update(result.validators)
+            state.update(result.validators, failures=0)
             self._recovered(p, claim.recovered_after)
             if claim.first_contact:
                 self.log.info(
@@ -295,6 +326,15 @@ class Poller:
             self._emit(claim.announce_ids)
             outcome = "ok"
         self.log.debug("poll", provider_id=p.id, result=outcome, new=new, ms=result.ms)
+
+    def flush_quiet(self) -> None:
+        """Write the pending "polled, nothing new" results in one transaction."""
+        if self.quiet:
+            pending, self.quiet = self.quiet, {}
+            try:
+                self.store.record_quiet(pending)
+            except (sqlite3.Error, TrackerError) as e:
+                self.log.error("store_failed", error=str(e))
 
     def _recovered(self, p: Provider, failures_before: int) -> None:
         if failures_before:
@@ -312,9 +352,12 @@ class Poller:
         """Emit updates that were recorded for announcement by a process that died before
         emitting them (their lease ran out). At-least-once: nothing recorded is lost."""
         now = datetime.now(timezone.utc)
-        ids = self.store.lease_pending(
-            self.owner, times.iso(now), times.iso(now + timedelta(seconds=LEASE_SECONDS))
-        )
-        if ids:
-            self.log.info("outbox_recovered", updates=len(ids))
-            self._emit(ids)
+        try:
+            ids = self.store.lease_pending(
+                self.owner, times.iso(now), times.iso(now + timedelta(seconds=LEASE_SECONDS))
+            )
+            if ids:
+                self.log.info("outbox_recovered", updates=len(ids))
+                self._emit(ids)
+        except (sqlite3.Error, TrackerError) as e:
+            self.log.error("store_failed", error=str(e))

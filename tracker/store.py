@@ -10,6 +10,7 @@ mode, bypassing the busy handler).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,12 @@ def connect(path: str | Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {e}") from None
     conn.row_factory = sqlite3.Row
     return conn
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_names(names: tuple[str, ...]) -> str:
+    """Component names as stored (a JSON list); pages repeat the same few sets endlessly."""
+    return json.dumps(list(names)) if names else "[]"
 
 
 def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -132,6 +139,16 @@ class Store:
                 )
         return before["failures"] if before else 0
 
+    def record_quiet(self, polled: dict[str, str]) -> None:
+        """Many "polled at <time>, nothing new" results at once (provider id -> time), for
+        providers that were not failing: one commit instead of one per poll."""
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE providers SET last_poll_at = ?1, last_ok_at = ?1, last_result = 'not_modified', "
+                "last_error = NULL, failures = 0 WHERE id = ?2",
+                [(when, pid) for pid, when in polled.items()],
+            )
+
     def record_failure(self, provider_id: str, error: str, now: str) -> int:
         """Returns the number of consecutive failures including this one."""
         with self.transaction() as c:
@@ -187,7 +204,7 @@ class Store:
                     names.extend(n for n in u.components if n not in names)
                 incident_rows.append(
                     (provider.id, inc.incident_id, inc.title, inc.status, inc.impact, inc.kind, inc.url,
-                     json.dumps(names), inc.created_at, inc.updated_at, inc.resolved_at, now, now)
+                     _json_names(tuple(names)), inc.created_at, inc.updated_at, inc.resolved_at, now, now)
                 )
                 if emit is not None:
                     announce = emit
@@ -198,7 +215,7 @@ class Store:
                 for u in inc.updates:
                     update_rows.append(
                         (provider.id, inc.incident_id, u.update_id, u.status, u.message,
-                         json.dumps(list(u.components)), u.created_at, now, source, int(announce),
+                         _json_names(u.components), u.created_at, now, source, int(announce),
                          owner if announce else None, lease_until if announce else None)
                     )
 
