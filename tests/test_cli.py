@@ -1,0 +1,96 @@
+"""The read commands over a real database filled from a real capture."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from pages import load
+
+from tracker import times
+from tracker.adapters import statuspage
+from tracker.cli import cli
+from tracker.config import Provider
+from tracker.store import Store
+
+OPENAI = Provider(id="openai", name="OpenAI", url="https://status.openai.com")
+
+
+@pytest.fixture
+def db(tmp_path):
+    """The OpenAI capture (25 incidents, one still open) recorded as a first poll would."""
+    path = tmp_path / "t.db"
+    store = Store.open(path)
+    store.sync_providers([OPENAI])
+    parsed = statuspage.parse(load("openai-incidents-2025-11-15.json"), base_url=OPENAI.url)
+    store.record(OPENAI, parsed.incidents, now=times.now_iso(), source="run", owner="t",
+                 lease_until=times.now_iso(), validators={})
+    store.close()
+    return path
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def test_incidents_json_lists_every_incident_newest_first_with_updates(db):
+    found = json.loads(invoke("incidents", "--db", str(db), "--json").stdout)
+    payload = load("openai-incidents-2025-11-15.json")
+    newest_first = sorted(payload["incidents"], key=lambda i: i["created_at"], reverse=True)
+    assert [i["incident_id"] for i in found] == [i["id"] for i in newest_first]
+    first = found[0]
+    assert first["provider"] == "OpenAI" and first["title"] == newest_first[0]["name"]
+    assert [u["update_id"] for u in first["updates"]] == [
+        u["id"] for u in reversed(newest_first[0]["incident_updates"])
+    ]
+
+
+def test_incidents_open_since_limit_and_provider_filters(db):
+    payload = load("openai-incidents-2025-11-15.json")
+    opened = json.loads(invoke("incidents", "--db", str(db), "--json", "--open").stdout)
+    assert [i["incident_id"] for i in opened] == [i["id"] for i in payload["incidents"] if i["status"] != "resolved"]
+    since = "2025-11-10"
+    recent = json.loads(invoke("incidents", "--db", str(db), "--json", "--since", since).stdout)
+    assert len(recent) == sum(1 for i in payload["incidents"] if i["created_at"] >= since) > 0
+    assert len(json.loads(invoke("incidents", "--db", str(db), "--json", "--limit", "3").stdout)) == 3
+    assert json.loads(invoke("incidents", "--db", str(db), "--json", "--provider", "github").stdout) == []
+    assert json.loads(invoke("incidents", "--db", str(db), "--json", "--since", "1d").stdout) == []  # a 2025 capture
+
+
+def test_incidents_table_has_a_row_per_incident(db):
+    lines = invoke("incidents", "--db", str(db)).stdout.splitlines()
+    assert lines[0].split()[:2] == ["STARTED", "(UTC)"]
+    assert len(lines) == 1 + 25
+
+
+def test_bad_since_is_a_usage_error(db):
+    result = CliRunner().invoke(cli, ["incidents", "--db", str(db), "--since", "yesterday"])
+    assert result.exit_code == 2 and "is not a date" in result.stderr
+
+
+def test_providers_shows_last_poll_and_counts(db):
+    (item,) = json.loads(invoke("providers", "--db", str(db), "--json").stdout)
+    assert item["id"] == "openai" and item["last_result"] == "ok" and item["failures"] == 0
+    assert (item["incidents"], item["open_incidents"], item["updates"]) == (25, 1, 82)
+    table = invoke("providers", "--db", str(db)).stdout
+    assert "openai" in table and "25 (1 open)" in table
+
+
+def test_read_commands_do_not_create_a_database(tmp_path):
+    missing = tmp_path / "none.db"
+    result = CliRunner().invoke(cli, ["incidents", "--db", str(missing)])
+    assert result.exit_code == 0 and "No incidents recorded yet." in result.stderr
+    assert "never polled" in invoke("providers", "--db", str(missing)).stdout
+    assert not missing.exists()
+
+
+def test_help_teaches_with_examples():
+    for command in (["--help"], ["run", "--help"], ["incidents", "--help"], ["providers", "--help"],
+                    ["db", "migrate", "--help"]):
+        out = invoke(*command).stdout
+        assert "tracker" in out
+    assert "TRACKER_CONFIG" in invoke("run", "--help").stdout
+    assert "Examples:" in invoke("incidents", "--help").stdout
