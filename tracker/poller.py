@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import queue
-from collections import deque
 import secrets
 import signal
 import socket
@@ -19,6 +18,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -92,6 +92,10 @@ def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None)
         result.error = f"unexpected {type(e).__name__}: {e}"
     result.ms = int((time.monotonic() - started) * 1000)
     return result
+
+
+def _lease_until() -> str:
+    return times.iso(datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS))
 
 
 def _jittered(job_interval: float) -> tuple[float, float]:
@@ -169,7 +173,8 @@ class Poller:
                     job = job.to(hi)
                 job.seconds.do(self.submit, p)
             self.scheduler.run_all()  # first poll of everything now; then each on its interval
-            next_tick = next_recover = next_flush = time.monotonic()
+            next_tick = time.monotonic()
+            next_flush, next_recover = next_tick + FLUSH_EVERY, next_tick + RECOVER_EVERY
             while not self.stop.is_set():
                 now = time.monotonic()
                 if now >= next_tick:
@@ -307,10 +312,9 @@ class Poller:
             assert result.parsed is not None
             for reason in result.parsed.skipped[:20]:
                 self.log.warning("item_skipped", provider=p.name, provider_id=p.id, reason=reason)
-            lease = times.iso(datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS))
             claim = self.store.record(
                 p, result.parsed.incidents, now=now, source=self.source, owner=self.owner,
-                lease_until=lease, validators=result.validators,
+                lease_until=_lease_until(), validators=result.validators,
             )
             state.update(result.validators, failures=0)
             self._recovered(p, claim.recovered_after)
@@ -351,11 +355,8 @@ class Poller:
     def recover(self) -> None:
         """Emit updates that were recorded for announcement by a process that died before
         emitting them (their lease ran out). At-least-once: nothing recorded is lost."""
-        now = datetime.now(timezone.utc)
         try:
-            ids = self.store.lease_pending(
-                self.owner, times.iso(now), times.iso(now + timedelta(seconds=LEASE_SECONDS))
-            )
+            ids = self.store.lease_pending(self.owner, times.now_iso(), _lease_until())
             if ids:
                 self.log.info("outbox_recovered", updates=len(ids))
                 self._emit(ids)
