@@ -44,7 +44,7 @@ def test_wheel_installs_the_migrations_and_runs_against_a_fresh_database(tmp_pat
     p = subprocess.run([*tracker, "db", "migrate", "--db", str(db)],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[0] == "Applied 0001_initial.sql"
+    assert p.stdout.splitlines()[:2] == ["Applied 0001_initial.sql", "Applied 0002_backoff.sql"]
     p = subprocess.run([*tracker, "incidents", "--db", str(db)],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert p.returncode == 0 and "No incidents recorded yet." in p.stderr

@@ -26,12 +26,12 @@ from typing import Any
 
 import schedule
 
-from . import __version__, times
+from . import __version__, backoff, times
 from .adapters import get_adapter
 from .config import Provider, Settings
 from .emit import emit
 from .errors import FetchError, ParseError, TrackerError
-from .fetch import Fetcher
+from .fetch import Fetcher, HTTPStatusError
 from .models import ParseResult
 from .store import Store
 
@@ -40,6 +40,8 @@ RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left un
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
 TICK = (0.25, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
 FLUSH_EVERY = 5.0  # seconds between writes of "polled, nothing new" bookkeeping
+QUIET_FAILURES = 3  # after this many consecutive failures, poll_failed repeats at most…
+REPEAT_EVERY = 600.0  # …once per this many seconds per provider (unless the error changes)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class PollResult:
     unchanged: bool = False
     parsed: ParseResult | None = None
     validators: dict[str, str | None] = field(default_factory=dict)
+    retry_after: float | None = None  # seconds the page asked us to wait (429/503)
 
 
 def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None) -> PollResult:
@@ -86,6 +89,9 @@ def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None)
                     ctype = got.content_type.split(";")[0].strip() or "no content type"
                     raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status}): {e}") from None
                 result.parsed = get_adapter(provider.kind)(payload, base_url=provider.url)
+    except HTTPStatusError as e:
+        result.error = str(e)
+        result.retry_after = backoff.parse_retry_after(e.retry_after)
     except (FetchError, ParseError) as e:
         result.error = str(e)
     except Exception as e:  # an adapter bug must cost one poll, not the daemon
@@ -134,6 +140,11 @@ class Poller:
         self.stop = threading.Event()
         self.force = False
         self.counts = {"polls": 0, "failed": 0, "new": 0, "announced": 0}
+        # provider id -> (monotonic time of the last poll_failed record, its error, failures since)
+        self.failure_log: dict[str, tuple[float, str | None, int]] = {}
+        # The daemon leaves a failing provider alone until its backoff has passed; an explicit
+        # `run --once` polls everything it was asked to.
+        self.honour_backoff = True
 
     # -- signals -----------------------------------------------------------------------
 
@@ -198,6 +209,7 @@ class Poller:
     def run_once(self) -> int:
         """One poll of every provider, emit what is new, return."""
         previous = self._install_signals()
+        self.honour_backoff = False
         try:
             self._start("once")
             for p in self.providers.values():
@@ -248,6 +260,10 @@ class Poller:
         if provider.id in self.inflight or provider.id in self.waiting_ids:
             self.log.debug("poll_skipped", provider_id=provider.id, reason="previous poll not finished")
             return
+        not_before = self.state.get(provider.id, {}).get("next_poll_at")
+        if self.honour_backoff and not_before and not_before > times.now_iso():
+            self.log.debug("poll_skipped", provider_id=provider.id, reason="backing off", until=not_before)
+            return
         self.waiting.append(provider)
         self.waiting_ids.add(provider.id)
         self._fill()
@@ -295,11 +311,11 @@ class Poller:
         self.quiet.pop(p.id, None)  # whatever is written now supersedes it
         if result.error is not None:
             self.counts["failed"] += 1
-            state["failures"] = self.store.record_failure(p.id, result.error, now)
-            self.log.warning(
-                "poll_failed", provider=p.name, provider_id=p.id, url=p.endpoint,
-                error=result.error, failures=state["failures"],
-            )
+            wait = backoff.delay((state.get("failures") or 0) + 1, p.interval, result.retry_after)
+            not_before = times.iso(datetime.now(timezone.utc) + timedelta(seconds=wait))
+            state["failures"] = self.store.record_failure(p.id, result.error, now, not_before)
+            state["next_poll_at"] = not_before
+            self._log_failure(p, result, state["failures"], wait)
             outcome = "error"
         elif result.unchanged:
             if state.get("failures") or (result.validators and result.validators.get("etag") != state.get("etag")):
@@ -331,6 +347,23 @@ class Poller:
             outcome = "ok"
         self.log.debug("poll", provider_id=p.id, result=outcome, new=new, ms=result.ms)
 
+    def _log_failure(self, p: Provider, result: PollResult, failures: int, wait: float) -> None:
+        """One poll_failed per failure, but a page down for hours does not flood the log:
+        past QUIET_FAILURES in a row, the same error is repeated once per REPEAT_EVERY
+        seconds, with the number of failures left unlogged in between."""
+        last = self.failure_log.get(p.id)
+        now = time.monotonic()
+        if failures > QUIET_FAILURES and last and last[1] == result.error and now - last[0] < REPEAT_EVERY:
+            self.failure_log[p.id] = (last[0], last[1], last[2] + 1)
+            return
+        self.log.warning(
+            "poll_failed", provider=p.name, provider_id=p.id, url=p.endpoint, error=result.error,
+            failures=failures, retry_in=round(wait, 1),
+            **({"retry_after": result.retry_after} if result.retry_after is not None else {}),
+            **({"unlogged": last[2]} if last and last[2] else {}),
+        )
+        self.failure_log[p.id] = (now, result.error, 0)
+
     def flush_quiet(self) -> None:
         """Write the pending "polled, nothing new" results in one transaction."""
         if self.quiet:
@@ -341,6 +374,8 @@ class Poller:
                 self.log.error("store_failed", error=str(e))
 
     def _recovered(self, p: Provider, failures_before: int) -> None:
+        self.failure_log.pop(p.id, None)
+        self.state.get(p.id, {}).pop("next_poll_at", None)
         if failures_before:
             self.log.info("provider_recovered", provider=p.name, provider_id=p.id, failures=failures_before)
 

@@ -10,9 +10,13 @@ mode, bypassing the busy handler).
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,12 +69,80 @@ class Claim:
     recovered_after: int  # consecutive failures before this success (0: none)
 
 
+def _owner_is_dead(owner: str) -> bool:
+    """True if `owner` ("host:pid:token") names a process of this host that no longer runs.
+    Its unemitted updates can then be taken over at once instead of after the lease."""
+    host, pid_text, _token = (owner.rsplit(":", 2) + ["", ""])[:3]
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, another user's
+        return False
+    return False
+
+
+class WriteLock:
+    """An advisory lock (flock) on `<database>.lock` held around every write transaction
+    and around closing the connection, so tracker processes sharing a database never write
+    or checkpoint at the same moment.
+
+    Why: SQLite 3.7.0-3.51.2 (Debian 12 ships 3.40.1) has a WAL-reset race that can corrupt
+    the file or lose commits when two connections write or checkpoint concurrently
+    (https://sqlite.org/wal.html#walresetbug). Checkpoints run inside COMMIT, or when the last
+    connection closes, so serialising those removes the race between tracker processes. It is
+    a separate file: closing any descriptor of the database itself would drop SQLite's own
+    POSIX locks.
+    """
+
+    def __init__(self, path: Path):
+        try:
+            self.fd: int | None = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        except OSError:
+            self.fd = None  # a read-only place: nothing will be written there anyway
+
+    @contextmanager
+    def held(self, timeout: float = BUSY_TIMEOUT) -> Iterator[None]:
+        if self.fd is None:
+            yield
+            return
+        deadline = time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"database is busy: another process held its write lock for {timeout:g} s"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class Store:
     """The database of one tracker installation."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
         self.path = path
+        self.lock = WriteLock(path)
 
     @classmethod
     def open(cls, path: str | Path, *, migrate: bool = True) -> "Store":
@@ -87,23 +159,28 @@ class Store:
 
     def migrate(self) -> list[str]:
         try:
-            return migrations.apply(self.conn)
+            with self.lock.held():
+                return migrations.apply(self.conn)
         except sqlite3.Error as e:
             raise StoreError(f"cannot migrate database {self.path}: {e}") from None
 
     def close(self) -> None:
-        self.conn.close()
+        # The last connection to close checkpoints the WAL: a write, so under the lock.
+        with self.lock.held():
+            self.conn.close()
+        self.lock.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self.lock.held():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     # -- providers ---------------------------------------------------------------------
 
@@ -129,7 +206,7 @@ class Store:
             before = c.execute("SELECT failures FROM providers WHERE id = ?", (provider_id,)).fetchone()
             c.execute(
                 "UPDATE providers SET last_poll_at = ?, last_ok_at = ?, last_result = 'not_modified', "
-                "last_error = NULL, failures = 0 WHERE id = ?",
+                "last_error = NULL, failures = 0, next_poll_at = NULL WHERE id = ?",
                 (now, now, provider_id),
             )
             if validators:
@@ -145,17 +222,18 @@ class Store:
         with self.transaction() as c:
             c.executemany(
                 "UPDATE providers SET last_poll_at = ?1, last_ok_at = ?1, last_result = 'not_modified', "
-                "last_error = NULL, failures = 0 WHERE id = ?2",
+                "last_error = NULL, failures = 0, next_poll_at = NULL WHERE id = ?2",
                 [(when, pid) for pid, when in polled.items()],
             )
 
-    def record_failure(self, provider_id: str, error: str, now: str) -> int:
-        """Returns the number of consecutive failures including this one."""
+    def record_failure(self, provider_id: str, error: str, now: str, not_before: str | None = None) -> int:
+        """Count one more consecutive failure and keep the next poll from starting before
+        `not_before` (backoff). Returns the count including this one."""
         with self.transaction() as c:
             row = c.execute(
                 "UPDATE providers SET last_poll_at = ?, last_result = 'error', last_error = ?, "
-                "failures = failures + 1 WHERE id = ? RETURNING failures",
-                (now, error[:1000], provider_id),
+                "failures = failures + 1, next_poll_at = ? WHERE id = ? RETURNING failures",
+                (now, error[:1000], not_before, provider_id),
             ).fetchone()
         return row["failures"] if row else 1
 
@@ -249,7 +327,7 @@ class Store:
                 c.execute(
                     "UPDATE providers SET first_polled_at = COALESCE(first_polled_at, ?), "
                     "last_poll_at = ?, last_ok_at = ?, last_result = 'ok', last_error = NULL, "
-                    "failures = 0, etag = ?, last_modified = ?, validators_url = ?, body_sha256 = ? "
+                    "failures = 0, next_poll_at = NULL, etag = ?, last_modified = ?, validators_url = ?, body_sha256 = ? "
                     "WHERE id = ?",
                     (now, now, now, validators.get("etag"), validators.get("last_modified"),
                      validators.get("validators_url"), validators.get("body_sha256"), provider.id),
@@ -265,14 +343,22 @@ class Store:
     # -- the outbox --------------------------------------------------------------------
 
     def lease_pending(self, owner: str, now: str, lease_until: str, limit: int = 1000) -> list[int]:
-        """Take over updates recorded for announcement but never emitted whose lease has run
-        out (their process died between commit and emission). Returns their row ids."""
+        """Take over updates recorded for announcement but never emitted whose process died
+        between commit and emission: at once when it was a process of this host that is gone,
+        otherwise when its lease has run out. Returns their row ids."""
         with self.transaction() as c:
+            holders = c.execute(
+                "SELECT DISTINCT lease_owner FROM updates WHERE announce = 1 AND emitted_at IS NULL"
+                " AND lease_until >= ?",
+                (now,),
+            ).fetchall()
+            dead = [h[0] for h in holders if h[0] and h[0] != owner and _owner_is_dead(h[0])]
             rows = c.execute(
                 "UPDATE updates SET lease_owner = ?, lease_until = ? WHERE id IN ("
                 " SELECT id FROM updates WHERE announce = 1 AND emitted_at IS NULL"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?) RETURNING id",
-                (owner, lease_until, now, limit),
+                " AND (lease_until IS NULL OR lease_until < ?"
+                f" OR lease_owner IN ({','.join('?' * len(dead))})) ORDER BY id LIMIT ?) RETURNING id",
+                (owner, lease_until, now, *dead, limit),
             ).fetchall()
         return [r[0] for r in rows]
 

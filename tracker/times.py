@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+# "2026-07-30 10:12:15 UTC", "… GMT", "… Z": a zone word fromisoformat does not take.
+_ISO_UTC_WORD = re.compile(r"\s*(?:UTC|GMT|Z)$", re.IGNORECASE)
 
 
 def iso(dt: datetime) -> str:
@@ -19,7 +24,8 @@ def parse(value: object) -> str | None:
     """Normalise a page's timestamp to `iso()` form; None if absent or not a timestamp.
 
     Accepts what status pages serve: "…Z", "…+00:00", fractional seconds of any length,
-    "-05:00" offsets. A value without an offset is taken as UTC.
+    "-05:00" offsets, a trailing "UTC"/"GMT", RFC 2822 dates. A value without an offset is
+    taken as UTC.
     """
     if not isinstance(value, str):
         return None
@@ -35,9 +41,12 @@ def parse(value: object) -> str | None:
     if not text:
         return None
     try:
-        dt = datetime.fromisoformat(text)
+        dt = datetime.fromisoformat(_ISO_UTC_WORD.sub("+00:00", text))
     except ValueError:
-        return None
+        try:  # RFC 2822, as feeds and HTTP headers write dates
+            dt = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return iso(dt)

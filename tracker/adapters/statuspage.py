@@ -18,6 +18,10 @@ from ..models import Incident, ParseResult, Update
 # they mark an item as a maintenance rather than an incident.
 MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
 MAX_TEXT = 64 * 1024  # characters kept of a title or body; longer text is cut with a mark
+# A real incidents.json holds 50 incidents of a few dozen updates each; far more is a broken or
+# hostile page, and what is past these caps is skipped with a warning rather than stored.
+MAX_INCIDENTS = 500
+MAX_UPDATES = 500  # per incident
 
 
 def _text(value: Any) -> str:
@@ -75,6 +79,10 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
     if not isinstance(raw_updates, list):
         skipped.append(f"incident {incident_id}: 'incident_updates' is not a list; incident skipped")
         return None
+    if len(raw_updates) > MAX_UPDATES:
+        # The API lists newest first: keep the newest, say how many older ones were dropped.
+        skipped.append(f"incident {incident_id}: {len(raw_updates)} updates, only the newest {MAX_UPDATES} kept")
+        raw_updates = raw_updates[:MAX_UPDATES]
 
     updates: list[Update] = []
     seen: set[str] = set()
@@ -170,6 +178,9 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     incidents: list[Incident] = []
     skipped: list[str] = []
     seen: set[str] = set()
+    if len(items) > MAX_INCIDENTS:
+        skipped.append(f"{len(items)} incidents in one payload, only the first {MAX_INCIDENTS} kept")
+        items = items[:MAX_INCIDENTS]
     for item in items:
         if not isinstance(item, dict):
             skipped.append("an incident that is not an object was skipped")
