@@ -1,15 +1,40 @@
 """A real HTTP server on 127.0.0.1 serving status-page payloads that tests change between
-polls. Stdlib only; bounded: a hanging route sleeps at most `hang_seconds`."""
+polls, and the faults real pages show (FAULTS). Stdlib only; every fault is bounded in time
+and bytes, so a test always ends by itself."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BOUND = 8.0  # seconds: the longest any fault keeps a connection busy
+
+# What each fault does; `Route.fault` names one.
+FAULTS = {
+    "500": "HTTP 500 with an HTML error page",
+    "503": "HTTP 503 with Retry-After: 3",
+    "429": "HTTP 429 with Retry-After: 3",
+    "hang": "accepts the request and answers nothing (for up to 8 s)",
+    "trickle": "sends headers, then one byte of body every 0.2 s",
+    "endless": "a chunked body that never ends (until 8 s or the client leaves)",
+    "gzipbomb": "200 with 20 MiB of gzip-compressed spaces (about 20 KiB on the wire)",
+    "html": "200 with text/html (a CDN's maintenance page)",
+    "truncated": "200 with the page's JSON cut in half",
+    "wrongshape": "200 with real JSON of another platform (Slack's status API)",
+    "redirectloop": "302 to itself, forever",
+    "badscheme": "302 to an ftp:// URL",
+}
+_BOMB = gzip.compress(b" " * (20 * 1024 * 1024), compresslevel=9)
 
 
 @dataclass
@@ -23,11 +48,20 @@ class Route:
     conditional_hits: int = 0  # 304s served
     active: int = 0  # requests being answered now
     max_active: int = 0  # the most ever answered at once
+    fault: str | None = None  # one of FAULTS, or None to serve `body`
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
 
     def set_json(self, payload: Any) -> None:
         self.body = json.dumps(payload).encode()
         self.status = 200
         self.content_type = "application/json"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (deadline, size cap, shutdown) is what the faults are for.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -52,16 +86,22 @@ class StatusServer:
                     self._send(404, b"not found", "text/plain")
                     return
                 with server.lock:
+                    route.times.append(time.monotonic())
                     route.requests += 1
                     route.active += 1
                     route.max_active = max(route.max_active, route.active)
                 try:
                     self._answer(route)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (deadline, size cap): what the fault is for
                 finally:
                     with server.lock:
                         route.active -= 1
 
             def _answer(self, route: Route) -> None:
+                if route.fault:
+                    self._fault(route)
+                    return
                 if route.hang_seconds:
                     time.sleep(route.hang_seconds)
                 if route.status != 200:
@@ -77,6 +117,49 @@ class StatusServer:
                     return
                 self._send(200, route.body, route.content_type, {"ETag": tag} if route.etag else {})
 
+            def _fault(self, route: Route) -> None:
+                fault = route.fault
+                if fault == "500":
+                    self._send(500, b"<html><body>Internal Server Error</body></html>", "text/html")
+                elif fault in ("503", "429"):
+                    self._send(int(fault), b"<html><body>slow down</body></html>", "text/html",
+                               {"Retry-After": "3"})
+                elif fault == "hang":
+                    time.sleep(BOUND)
+                elif fault == "trickle":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    for byte in route.body[: int(BOUND / 0.2)]:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                elif fault == "endless":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    chunk = b"[" + b"0," * 32767 + b"0"
+                    ends = time.monotonic() + BOUND
+                    while time.monotonic() < ends:
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                elif fault == "gzipbomb":
+                    self._send(200, _BOMB, "application/json", {"Content-Encoding": "gzip"})
+                elif fault == "html":
+                    self._send(200, b"<!DOCTYPE html><html><body>We'll be back soon</body></html>", "text/html")
+                elif fault == "truncated":
+                    self._send(200, route.body[: len(route.body) // 2], "application/json")
+                elif fault == "wrongshape":
+                    body = (FIXTURES / "slack-status-current-2021-07-30T0655Z.json").read_bytes()
+                    self._send(200, body, "application/json")
+                elif fault == "redirectloop":
+                    self._send(302, b"", "text/plain", {"Location": self.path})
+                elif fault == "badscheme":
+                    self._send(302, b"", "text/plain", {"Location": "ftp://127.0.0.1/incidents.json"})
+                else:
+                    raise ValueError(f"unknown fault {fault!r}")
+
             def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -86,7 +169,7 @@ class StatusServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
