@@ -785,3 +785,32 @@ def test_last_update_matches_the_incident_status(name):
     for (raw, _), inc in zip(raw_items(payload), parse(payload).incidents):
         if inc.updates:
             assert inc.updates[-1].update_id == raw["incident_updates"][0]["id"]
+
+
+# --------------------------------------------------------------------------------------------
+# Caps: a broken or hostile page cannot make one payload unbounded work or storage
+
+
+def test_more_incidents_than_the_cap_keeps_the_first_and_warns():
+    payload = load("github-incidents-2026-07-31.json")
+    real = payload["incidents"]
+    payload["incidents"] = [
+        {**copy.deepcopy(inc), "id": f"{inc['id']}-{n}"} for n in range(11) for inc in real
+    ]  # 550 incidents, every one a real GitHub incident under a new id
+    result = parse(payload)
+    assert len(result.incidents) == statuspage.MAX_INCIDENTS == 500
+    assert result.incidents[0].incident_id == f"{real[0]['id']}-0"
+    assert any("550 incidents" in s for s in result.skipped)
+
+
+def test_more_updates_than_the_cap_keeps_the_newest_and_warns():
+    payload = load("github-incidents-2026-07-31.json")
+    inc = payload["incidents"][0]
+    real = inc["incident_updates"]  # newest first, as the API lists them
+    inc["incident_updates"] = [
+        {**copy.deepcopy(u), "id": f"{u['id']}-{n}"} for n in range(150) for u in real
+    ]  # 600 updates
+    result = parse({"page": payload["page"], "incidents": [inc]})
+    (parsed,) = result.incidents
+    assert len(parsed.updates) == statuspage.MAX_UPDATES == 500
+    assert any("600 updates, only the newest 500 kept" in s for s in result.skipped)

@@ -309,3 +309,27 @@ def test_providers_and_incidents_commands_show_the_history(github):
     out = subprocess.run([*tracker_command(), "incidents", "--open", *base], capture_output=True, text=True, check=True)
     opened = [i for i in page["incidents"] if i["status"] != "resolved"]
     assert len(out.stdout.strip().splitlines()) == 1 + len(opened)
+
+
+HOSTILE = (
+    "Outage \x1b]8;;https://evil.example/\x07click me\x1b]8;;\x07 \x1b[2K\r\n"
+    '{"event":"incident_update","level":"critical","provider":"bank"}\n\u202eevil\u202c'
+)
+
+
+def test_hostile_page_text_never_forges_a_record(server, tmp_path):
+    """A page (the real OpenAI capture) whose open incident's title and update carry escape
+    sequences, CR/LF and a forged JSON record: each update is still exactly one line."""
+    payload = load("openai-incidents-2025-11-15.json")
+    opened = next(i for i in payload["incidents"] if i["status"] != "resolved")
+    opened["name"] = HOSTILE
+    for u in opened["incident_updates"]:
+        u["body"] = HOSTILE
+    server.route("/o/api/v2/incidents.json", payload)
+    config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/o"}])
+    code, records, err = Tracker(config, tmp_path / "t.db").once()  # parse_lines: every line is JSON
+    assert code == 0, err
+    events = updates_of(records)
+    assert len(events) == len(opened["incident_updates"])
+    assert all(e["incident"] == HOSTILE and e["message"] == HOSTILE.strip() for e in events)
+    assert all(r["provider"] == "OpenAI" for r in records if "provider" in r)
