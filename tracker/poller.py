@@ -142,6 +142,7 @@ class Poller:
         self.counts = {"polls": 0, "failed": 0, "new": 0, "announced": 0}
         # provider id -> (monotonic time of the last poll_failed record, its error, failures since)
         self.failure_log: dict[str, tuple[float, str | None, int]] = {}
+        self._store_errors: tuple[float, int] = (-1e9, 0)  # (last store_failed record, unlogged since)
         # The daemon leaves a failing provider alone until its backoff has passed; an explicit
         # `run --once` polls everything it was asked to.
         self.honour_backoff = True
@@ -298,7 +299,7 @@ class Poller:
                 self.handle(result)
             except (sqlite3.Error, TrackerError) as e:
                 # Nothing of this poll was committed; the next poll finds the same updates.
-                self.log.error("store_failed", provider_id=provider_id, error=str(e))
+                self._store_failed(e, provider_id=provider_id)
         self._fill()
 
     def handle(self, result: PollResult) -> None:
@@ -371,7 +372,20 @@ class Poller:
             try:
                 self.store.record_quiet(pending)
             except (sqlite3.Error, TrackerError) as e:
-                self.log.error("store_failed", error=str(e))
+                self._store_failed(e)
+
+    def _store_failed(self, error: Exception, **fields: Any) -> None:
+        """A write failed (disk full, read-only, a lock held past the busy timeout): nothing
+        of it was committed, the next poll tries again. Logged at most once a minute, with the
+        number of failures in between, so a full disk does not also fill the journal."""
+        now = time.monotonic()
+        last, unlogged = self._store_errors
+        if now - last < 60.0:
+            self._store_errors = (last, unlogged + 1)
+            return
+        self.log.error("store_failed", error=str(error), database=str(self.store.path), **fields,
+                       **({"unlogged": unlogged} if unlogged else {}))
+        self._store_errors = (now, 0)
 
     def _recovered(self, p: Provider, failures_before: int) -> None:
         self.failure_log.pop(p.id, None)
@@ -396,4 +410,4 @@ class Poller:
                 self.log.info("outbox_recovered", updates=len(ids))
                 self._emit(ids)
         except (sqlite3.Error, TrackerError) as e:
-            self.log.error("store_failed", error=str(e))
+            self._store_failed(e)
