@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from . import __version__, config, times
-from .config import LOG_FORMATS, LOG_LEVELS, Settings
+from .config import LOG_FORMATS, LOG_LEVELS, LOG_TARGETS, Settings
 from .errors import ConfigError, TrackerError
 from .text import clean
 
@@ -40,7 +40,9 @@ def handle_errors(f: Callable) -> Callable:
         except TrackerError as e:
             raise ExitError(str(e), e.exit_code) from None
         except sqlite3.Error as e:
-            raise ExitError(f"database error: {e}") from None
+            # Damage found after the file opened (a corrupt page): name the file.
+            where = click.get_current_context().meta.get("tracker.database", "database")
+            raise ExitError(f"{where}: database error: {e}") from None
 
     return wrapper
 
@@ -60,6 +62,11 @@ def config_options(f: Callable) -> Callable:
 
 def log_options(f: Callable) -> Callable:
     f = click.option(
+        "--log-target", envvar="TRACKER_LOG_TARGET", show_envvar=True, metavar="TARGET",
+        help="stdout, or journal: each record as a native journald entry with TRACKER_* fields "
+        "(the systemd unit's choice; falls back to stdout where there is no journal). Default: stdout.",
+    )(f)
+    f = click.option(
         "--log-level", envvar="TRACKER_LOG_LEVEL", show_envvar=True, metavar="LEVEL",
         help=f"One of {', '.join(LOG_LEVELS)}. Default: info (debug adds one line per poll).",
     )(f)
@@ -70,7 +77,7 @@ def log_options(f: Callable) -> Callable:
     return f
 
 
-_ENV = {"log_format": "TRACKER_LOG_FORMAT", "log_level": "TRACKER_LOG_LEVEL",
+_ENV = {"log_format": "TRACKER_LOG_FORMAT", "log_level": "TRACKER_LOG_LEVEL", "log_target": "TRACKER_LOG_TARGET",
         "config_path": "TRACKER_CONFIG", "database": "TRACKER_DB"}
 
 
@@ -87,12 +94,26 @@ def _choice(ctx: click.Context, name: str, value: str | None, choices: tuple[str
     raise click.BadParameter(problem, ctx=ctx, param_hint="--" + name.replace("_", "-"))
 
 
-def load_settings(ctx: click.Context, config_path: str | None, database: str | None,
-                  log_format: str | None = None, log_level: str | None = None) -> Settings:
+def settings_loader(ctx: click.Context, config_path: str | None, database: str | None,
+                    log_format: str | None = None, log_level: str | None = None,
+                    log_target: str | None = None) -> Callable[[], Settings]:
+    """Validate option/env values now; return a function that (re)reads the config file
+    with them, raising ConfigError. `tracker run` calls it again on SIGHUP."""
     fmt = _choice(ctx, "log_format", log_format, LOG_FORMATS)
     level = _choice(ctx, "log_level", log_level, LOG_LEVELS)
+    target = _choice(ctx, "log_target", log_target, LOG_TARGETS)
+    return functools.partial(config.load, config_path, database=database, log_format=fmt,
+                             log_level=level, log_target=target)
+
+
+def load_settings(ctx: click.Context, config_path: str | None, database: str | None,
+                  log_format: str | None = None, log_level: str | None = None,
+                  log_target: str | None = None) -> Settings:
+    loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target)
     try:
-        return config.load(config_path, database=database, log_format=fmt, log_level=level)
+        settings = loader()
+        ctx.meta["tracker.database"] = str(settings.database)
+        return settings
     except ConfigError as e:
         message = str(e)
         if config_path and ctx.get_parameter_source("config_path") == ParameterSource.ENVIRONMENT:
@@ -123,7 +144,7 @@ def cli() -> None:
 @click.pass_context
 @handle_errors
 def run(ctx: click.Context, once: bool, config_path: str | None, database: str | None,
-        log_format: str | None, log_level: str | None) -> None:
+        log_format: str | None, log_level: str | None, log_target: str | None) -> None:
     """Poll every provider on its interval and log each new incident update.
 
     Runs until SIGTERM or Ctrl-C, then lets in-flight polls finish (at most a few
@@ -141,12 +162,20 @@ def run(ctx: click.Context, once: bool, config_path: str | None, database: str |
     from .log import configure, get_logger
     from .poller import Poller
     from .store import Store
+    from .systemd import journal_available, journal_socket_path
 
-    settings = load_settings(ctx, config_path, database, log_format, log_level)
-    configure(settings.log_format, settings.log_level)
+    settings = load_settings(ctx, config_path, database, log_format, log_level, log_target)
+    loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target)
+    target = settings.log_target
+    if target == "journal" and not journal_available():
+        target = "stdout"
+    configure(settings.log_format, settings.log_level, target=target)
+    log = get_logger()
+    if target != settings.log_target:
+        log.warning("journal_unavailable", detail=f"no journald socket at {journal_socket_path()}; logging to stdout")
     store = Store.open(settings.database)
     try:
-        poller = Poller(settings, store, get_logger(), source="once" if once else "run")
+        poller = Poller(settings, store, log, source="once" if once else "run", reload=loader)
         code = poller.run_once() if once else poller.run()
     finally:
         store.close()
@@ -277,7 +306,8 @@ def db() -> None:
 @click.pass_context
 @handle_errors
 def migrate(ctx: click.Context, config_path: str | None, database: str | None) -> None:
-    """Apply pending schema migrations (every command also does this when it opens the database).
+    """Apply pending schema migrations (every command also does this when it opens the
+    database), then check the file's integrity (PRAGMA quick_check).
 
     \b
     Example:
@@ -289,6 +319,7 @@ def migrate(ctx: click.Context, config_path: str | None, database: str | None) -
     store = Store.open(settings.database, migrate=False)
     try:
         ran = store.migrate()
+        store.check()
     finally:
         store.close()
     for name in ran:

@@ -20,6 +20,7 @@ from .errors import ConfigError
 
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_TARGETS = ("stdout", "journal")
 FORMATS = ("auto", "statuspage")
 POLITE_INTERVAL = 30  # seconds; below this a warning is logged once
 
@@ -28,7 +29,7 @@ DEFAULT_WORKERS = 8
 DEFAULT_TIMEOUT = 20.0  # seconds: total deadline of one request, connect and read included
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 
-TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "timeout", "providers"}
+TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "log_target", "timeout", "providers"}
 PROVIDER_KEYS = {"name", "url", "id", "format", "interval", "components"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -74,6 +75,7 @@ class Settings:
     providers: tuple[Provider, ...] = DEFAULT_PROVIDERS
     log_format: str = "auto"
     log_level: str = "info"
+    log_target: str = "stdout"
     interval: float = DEFAULT_INTERVAL
     workers: int = DEFAULT_WORKERS
     timeout: float = DEFAULT_TIMEOUT
@@ -206,11 +208,12 @@ def load(
     database: str | os.PathLike | None = None,
     log_format: str | None = None,
     log_level: str | None = None,
+    log_target: str | None = None,
     environ: dict | None = None,
 ) -> Settings:
     """Resolve Settings from the file at `config_path` (None: built-in default providers).
 
-    `database`, `log_format` and `log_level` come from options or environment variables,
+    `database`, `log_format`, `log_level` and `log_target` come from options or environment variables,
     already merged and validated by the CLI; None means "not given there"."""
     data: dict[str, Any] = {}
     path = Path(config_path) if config_path not in (None, "") else None
@@ -234,6 +237,7 @@ def load(
     # must not wait for the day the option is dropped to stop the service.
     file_fmt = check.choice("log_format", data.get("log_format", "auto"), LOG_FORMATS)
     file_level = check.choice("log_level", data.get("log_level", "info"), LOG_LEVELS)
+    file_target = check.choice("log_target", data.get("log_target", "stdout"), LOG_TARGETS)
     file_db = None
     if "database" in data:
         file_db = Path(check.string("database", data["database"])).expanduser()
@@ -243,6 +247,7 @@ def load(
             file_db = path.parent / file_db
     fmt = log_format or file_fmt
     level = log_level or file_level
+    target = log_target or file_target
     if database not in (None, ""):
         db_path = Path(database).expanduser()
     else:
@@ -259,6 +264,7 @@ def load(
         providers=providers,
         log_format=fmt,
         log_level=level,
+        log_target=target,
         interval=interval,
         workers=workers,
         timeout=timeout,

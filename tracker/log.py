@@ -6,6 +6,7 @@ form when stdout is a terminal and JSON otherwise.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from .systemd import PRIORITIES, field_name, stdout_is_journal
 from .text import clean
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -78,8 +80,66 @@ def _event_first(logger: Any, name: str, event_dict: dict[str, Any]) -> dict[str
     return {**head, **event_dict}
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> str:
-    """Configure structlog for the process; return the format chosen ("json" or "console")."""
+class PriorityPrefix:
+    """Prefix each rendered line with sd-daemon's "<N>" so journald (reading our stdout)
+    records the syslog priority and `journalctl -p warning` works. The JSON after it can
+    never start a second line, so page text cannot forge a prefix of its own."""
+
+    def __init__(self, renderer: Any):
+        self.renderer = renderer
+
+    def __call__(self, logger: Any, name: str, event_dict: dict[str, Any]) -> str:
+        priority = PRIORITIES.get(str(event_dict.get("level")), 6)
+        return f"<{priority}>" + self.renderer(logger, name, event_dict)
+
+
+# MESSAGE_ID of incident_update entries: `journalctl MESSAGE_ID=…` selects them.
+INCIDENT_UPDATE_MESSAGE_ID = "6f0c2f3e8a1d4b57a9c4e2d1b0a7f3c5"
+
+
+def summary(event_dict: dict[str, Any]) -> str:
+    """One line for people: the journal's MESSAGE= (sanitised, at most 500 characters)."""
+    e = event_dict
+    if e.get("event") == "incident_update":
+        text = (f"{e.get('provider')}: {e.get('incident')} [{e.get('status')}, {e.get('impact')}] "
+                f"{e.get('message')}")
+    else:
+        skip = {"event", "level", "timestamp"}
+        text = " ".join([str(e.get("event"))] + [f"{k}={v}" for k, v in e.items() if k not in skip])
+    return clean(text, limit=500)
+
+
+class JournalRenderer:
+    """Send each record to journald's native socket with its fields as journal fields:
+    TRACKER_<KEY> for every key (lists as JSON), TRACKER_JSON with the whole record,
+    MESSAGE (a one-line summary), PRIORITY and SYSLOG_IDENTIFIER. Nothing reaches stdout."""
+
+    def __init__(self, sender: Any):
+        self.sender = sender
+        self.json = structlog.processors.JSONRenderer()
+
+    def __call__(self, logger: Any, name: str, event_dict: dict[str, Any]) -> str:
+        fields: dict[str, Any] = {
+            "MESSAGE": summary(event_dict),
+            "PRIORITY": str(PRIORITIES.get(str(event_dict.get("level")), 6)),
+            "SYSLOG_IDENTIFIER": "tracker",
+        }
+        if event_dict.get("event") == "incident_update":
+            fields["MESSAGE_ID"] = INCIDENT_UPDATE_MESSAGE_ID
+        for key, value in event_dict.items():
+            name_ = field_name(key)
+            if name_ and value is not None:
+                fields[name_] = value if isinstance(value, str) else json.dumps(value)
+        fields["TRACKER_JSON"] = self.json(logger, name, event_dict)
+        self.sender.send(fields)
+        raise structlog.DropEvent
+
+
+def configure(
+    fmt: str = "auto", level: str = "info", stream: TextIO | None = None, target: str = "stdout"
+) -> str:
+    """Configure structlog for the process; return what was chosen: "json", "console" or
+    "journal" (records as native journald entries)."""
     stream = stream or sys.stdout
     fmt = resolve_format(fmt, stream)
     shared: list[Any] = [
@@ -87,14 +147,24 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if fmt == "json":
+    if target == "journal":
+        from .systemd import JournalSender
+
+        renderer: Any = JournalRenderer(JournalSender())
+        processors = shared + [structlog.processors.dict_tracebacks, _event_first, renderer]
+        chosen = "journal"
+    elif fmt == "json":
         # ensure_ascii (the default) escapes newlines, ESC and bidi overrides: one record is
         # always exactly one line, whatever a page puts in its text.
-        renderer: Any = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer()
+        if stream is sys.stdout and stdout_is_journal():
+            renderer = PriorityPrefix(renderer)
         processors = shared + [structlog.processors.dict_tracebacks, _event_first, renderer]
+        chosen = "json"
     else:
         colors = bool(getattr(stream, "isatty", lambda: False)())
         processors = shared + [structlog.processors.format_exc_info, ConsoleRenderer(colors)]
+        chosen = "console"
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -103,7 +173,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     )
     # urllib3 speaks through the stdlib logger; its chatter (pool full, retries) is not ours.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-    return fmt
+    return chosen
 
 
 def get_logger(**bound: Any) -> Any:

@@ -22,15 +22,15 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 import schedule
 
-from . import __version__, backoff, times
+from . import __version__, backoff, systemd, times
 from .adapters import get_adapter
 from .config import Provider, Settings
 from .emit import emit
-from .errors import FetchError, ParseError, TrackerError
+from .errors import FetchError, ParseError, StoreError, TrackerError
 from .fetch import Fetcher, HTTPStatusError
 from .models import ParseResult
 from .store import Store
@@ -115,8 +115,12 @@ def _jittered(job_interval: float) -> tuple[float, float]:
 class Poller:
     """Runs the providers of `settings` against `store`: forever, or once."""
 
-    def __init__(self, settings: Settings, store: Store, log: Any, *, source: str = "run"):
+    def __init__(
+        self, settings: Settings, store: Store, log: Any, *, source: str = "run",
+        reload: Callable[[], Settings] | None = None,
+    ):
         self.settings = settings
+        self.reload = reload  # re-reads the config (SIGHUP); raises ConfigError
         self.providers = {p.id: p for p in settings.providers}
         self.store = store
         self.log = log
@@ -146,6 +150,13 @@ class Poller:
         # The daemon leaves a failing provider alone until its backoff has passed; an explicit
         # `run --once` polls everything it was asked to.
         self.honour_backoff = True
+        self.jobs: dict[str, schedule.Job] = {}
+        self.started_at: dict[str, float] = {}  # provider id -> when its running poll was handed out
+        self.reload_requested = False
+        self.watchdog = systemd.watchdog_interval()
+        self.last_ping = 0.0
+        self.status_text = ""
+        self.last_update: str | None = None  # "provider: incident (status)" of the newest emission
 
     # -- signals -----------------------------------------------------------------------
 
@@ -155,10 +166,16 @@ class Poller:
             self.force = True
         self.stop.set()
 
-    def _install_signals(self) -> dict[int, Any]:
+    def _on_hangup(self, signum: int, frame: Any) -> None:
+        self.reload_requested = True
+
+    def _install_signals(self, hangup: bool = False) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        return {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        if hangup:
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
+        return previous
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -175,20 +192,22 @@ class Poller:
 
     def run(self) -> int:
         """The daemon: poll every provider on its interval until SIGTERM/SIGINT."""
-        previous = self._install_signals()
+        previous = self._install_signals(hangup=True)
         try:
             self._start("run")
             for p in self.providers.values():
-                lo, hi = _jittered(p.interval)
-                job = self.scheduler.every(lo)
-                if hi > lo:
-                    job = job.to(hi)
-                job.seconds.do(self.submit, p)
+                self._schedule(p)
             self.scheduler.run_all()  # first poll of everything now; then each on its interval
+            # Ready: the database is open and every provider has its schedule.
+            systemd.notify("READY=1", systemd.status(self._status()))
             next_tick = time.monotonic()
             next_flush, next_recover = next_tick + FLUSH_EVERY, next_tick + RECOVER_EVERY
             while not self.stop.is_set():
                 now = time.monotonic()
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self._reload()
+                self._ping(now)
                 if now >= next_tick:
                     # Looking at the schedule costs a pass over every job, so it is done a
                     # few times a second at most; a poll may start up to TICK[0] s late.
@@ -197,6 +216,7 @@ class Poller:
                     next_tick = now + min(TICK[1], max(TICK[0], idle if idle is not None else TICK[1]))
                 if now >= next_flush:
                     self.flush_quiet()
+                    self._publish_status()
                     next_flush = now + FLUSH_EVERY
                 if now >= next_recover:
                     self.recover()
@@ -224,6 +244,13 @@ class Poller:
             self.log.info("run_complete", providers=len(self.providers), **self.counts)
             self.executor.shutdown(wait=True)
             self.fetcher.close()
+            if self.counts.get("unrecorded"):
+                # The pages were read but the database would not take what they said: a
+                # timer or cron job must see that as a failure (a page failing is not one).
+                raise StoreError(
+                    f"{self.store.path}: {self.counts['unrecorded']} poll(s) could not be recorded: "
+                    f"{self.last_store_error}"
+                )
             return 0
         finally:
             for s, handler in previous.items():
@@ -231,6 +258,7 @@ class Poller:
 
     def _shutdown(self) -> int:
         """Finish in-flight polls for up to STOP_GRACE seconds, then leave."""
+        systemd.notify("STOPPING=1", systemd.status(f"stopping: finishing {len(self.inflight)} polls"))
         self.log.info("tracker_stopping", in_flight=len(self.inflight))
         self.scheduler.clear()
         self.waiting.clear()
@@ -251,6 +279,71 @@ class Poller:
             sys.stderr.flush()
             os._exit(0)
         return 0
+
+    def _schedule(self, p: Provider) -> None:
+        lo, hi = _jittered(p.interval)
+        job = self.scheduler.every(lo)
+        if hi > lo:
+            job = job.to(hi)
+        self.jobs[p.id] = job.seconds.do(self.submit, p)
+
+    def _reload(self) -> None:
+        """SIGHUP: re-read the config. Added providers start polling now, removed ones stop,
+        changed ones are rescheduled; their history and poll state stay in the database. A
+        config that does not load is logged and the running one kept."""
+        if self.reload is None:
+            return
+        try:
+            new = self.reload()
+        except TrackerError as e:
+            self.log.error("config_reload_failed", error=str(e), detail="keeping the running configuration")
+            return
+        old = self.providers
+        fresh = {p.id: p for p in new.providers}
+        added = [pid for pid in fresh if pid not in old]
+        removed = [pid for pid in old if pid not in fresh]
+        changed = [pid for pid in fresh if pid in old and fresh[pid] != old[pid]]
+        for pid in removed + changed:
+            self.scheduler.cancel_job(self.jobs.pop(pid))
+        self.providers = fresh
+        self.store.sync_providers(fresh[pid] for pid in added + changed)
+        for pid in added + changed:
+            self._schedule(fresh[pid])
+            self.submit(fresh[pid])
+        ignored = [k for k in ("database", "workers", "log_format", "log_level", "log_target")
+                   if getattr(new, k) != getattr(self.settings, k)]
+        self.fetcher.timeout = new.timeout
+        self.settings = new
+        self.log.info("config_reloaded", providers=len(fresh), added=added, removed=removed, changed=changed,
+                      **({"needs_restart": ignored} if ignored else {}))
+        self._publish_status()
+
+    def _ping(self, now: float) -> None:
+        """WATCHDOG=1, only while the loop makes progress: no poll has been running for
+        longer than any request may take (its deadline plus the read timeout, with margin).
+        A stuck worker therefore stops the pings, and systemd restarts the service."""
+        if self.watchdog is None or now - self.last_ping < self.watchdog:
+            return
+        limit = 2 * self.settings.timeout + 30
+        stuck = [pid for pid, t in self.started_at.items() if now - t > limit]
+        if stuck:
+            self.log.error("polls_stuck", providers=stuck[:10], seconds=round(limit))
+            return
+        systemd.notify("WATCHDOG=1")
+        self.last_ping = now
+
+    def _status(self) -> str:
+        failing = sum(1 for s in self.state.values() if s.get("failures"))
+        text = f"{len(self.providers)} providers, {failing} failing, {self.counts['announced']} updates announced"
+        if self.last_update:
+            text += f"; last: {self.last_update}"
+        return text
+
+    def _publish_status(self) -> None:
+        text = self._status()
+        if text != self.status_text:
+            self.status_text = text
+            systemd.notify(systemd.status(text))
 
     # -- polling -----------------------------------------------------------------------
 
@@ -276,6 +369,7 @@ class Poller:
             self.waiting_ids.discard(p.id)
             future = self.executor.submit(poll_one, p, self.fetcher, dict(self.state.get(p.id, {})))
             self.inflight[p.id] = future
+            self.started_at[p.id] = time.monotonic()
             future.add_done_callback(lambda f, pid=p.id: self.results.put((pid, f)))
 
     def drain(self, timeout: float) -> None:
@@ -293,6 +387,7 @@ class Poller:
 
     def _finish(self, provider_id: str, future: Future) -> None:
         self.inflight.pop(provider_id, None)
+        self.started_at.pop(provider_id, None)
         if not future.cancelled():  # cancelled before it started (shutdown): nothing happened
             result: PollResult = future.result()
             try:
@@ -378,6 +473,8 @@ class Poller:
         """A write failed (disk full, read-only, a lock held past the busy timeout): nothing
         of it was committed, the next poll tries again. Logged at most once a minute, with the
         number of failures in between, so a full disk does not also fill the journal."""
+        self.counts["unrecorded"] = self.counts.get("unrecorded", 0) + 1
+        self.last_store_error = f"{error}"
         now = time.monotonic()
         last, unlogged = self._store_errors
         if now - last < 60.0:
@@ -399,6 +496,9 @@ class Poller:
         rows = self.store.events(ids)
         emit(self.log, rows)
         self.counts["announced"] += len(rows)
+        if rows:
+            last = rows[-1]
+            self.last_update = f"{last['provider']}: {last['incident']} ({last['status']})"
         self.store.mark_emitted(ids, self.owner, times.now_iso())
 
     def recover(self) -> None:

@@ -31,13 +31,28 @@ BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
 CHUNK = 400  # rows per multi-row statement (well under SQLite's variable limit)
 
 
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (readers run beside the writer; the mode is stored in the file,
+    and cannot change inside a transaction, which is why it is here and not in a migration).
+
+    On a file still in rollback mode while another process writes it, SQLite answers BUSY at
+    once instead of waiting (its busy handler would risk a deadlock), so wait here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open `path` with the pragmas every process must share."""
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None)
-        # WAL lets readers run beside the writer; the mode is stored in the file. It cannot
-        # change inside a transaction, which is why it is here and not in a migration.
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         # FULL syncs the WAL on every commit: a power loss cannot roll back a claim that was
         # already announced. tracker commits tens of rows a minute, far below its cost.
         conn.execute("PRAGMA synchronous=FULL")
@@ -139,10 +154,10 @@ class WriteLock:
 class Store:
     """The database of one tracker installation."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path):
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: "WriteLock | None" = None):
         self.conn = conn
         self.path = path
-        self.lock = WriteLock(path)
+        self.lock = lock or WriteLock(path)
 
     @classmethod
     def open(cls, path: str | Path, *, migrate: bool = True) -> "Store":
@@ -152,7 +167,14 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create directory {path.parent}: {e.strerror or e}") from None
-        store = cls(connect(path), path)
+        lock = WriteLock(path)
+        try:
+            with lock.held():  # tracker processes opening a new file together take turns
+                conn = connect(path)
+        except BaseException:
+            lock.close()
+            raise
+        store = cls(conn, path, lock)
         if migrate:
             store.migrate()
         return store
@@ -163,6 +185,16 @@ class Store:
                 return migrations.apply(self.conn)
         except sqlite3.Error as e:
             raise StoreError(f"cannot migrate database {self.path}: {e}") from None
+
+    def check(self) -> None:
+        """PRAGMA quick_check: raise StoreError naming the first problem if the file is damaged."""
+        try:
+            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as e:
+            rows = [str(e)]
+        if rows != ["ok"]:
+            raise StoreError(f"{self.path}: the database is damaged: {rows[0]}"
+                             + (f" (and {len(rows) - 1} more problems)" if len(rows) > 1 else ""))
 
     def close(self) -> None:
         # The last connection to close checkpoints the WAL: a write, so under the lock.
