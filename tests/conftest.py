@@ -22,7 +22,9 @@ from statusserver import StatusServer  # noqa: E402
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("TRACKER_") or name in ("STATE_DIRECTORY", "NOTIFY_SOCKET", "JOURNAL_STREAM"):
+        if name.startswith("TRACKER_") or name in (
+            "STATE_DIRECTORY", "NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / ".local" / "state"))

@@ -212,16 +212,17 @@ class Poller:
                     # Looking at the schedule costs a pass over every job, so it is done a
                     # few times a second at most; a poll may start up to TICK[0] s late.
                     self.scheduler.run_pending()
+                    self._publish_status()  # sent only when its text changed
                     idle = self.scheduler.idle_seconds
                     next_tick = now + min(TICK[1], max(TICK[0], idle if idle is not None else TICK[1]))
                 if now >= next_flush:
                     self.flush_quiet()
-                    self._publish_status()
                     next_flush = now + FLUSH_EVERY
                 if now >= next_recover:
                     self.recover()
                     next_recover = now + RECOVER_EVERY
-                self.drain(timeout=max(0.0, next_tick - time.monotonic()))
+                wake = next_tick if self.watchdog is None else min(next_tick, self.last_ping + self.watchdog)
+                self.drain(timeout=max(0.0, wake - time.monotonic()))
             return self._shutdown()
         finally:
             for s, handler in previous.items():

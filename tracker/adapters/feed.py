@@ -48,7 +48,6 @@ import html
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from .. import times
@@ -150,37 +149,51 @@ _SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
-class _TextMaker(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
+# Markup tokens, matched in one left-to-right pass. html.parser is not used: it is quadratic on
+# broken markup such as "<a<a<a…" (200 kB took 20 s), and feeds are untrusted. A tag cannot
+# contain "<", so every attempt stops at the next "<" and the pass stays linear; a "<" that starts
+# no tag ("error rates < 1%") is text.
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|\Z)"
+    r"|<!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
+    r"|<(?P<end>/?)(?P<tag>[A-Za-z][A-Za-z0-9:-]{0,40})(?:[\s/][^<>]*)?>"
+    r"|<[!?][^<>]*>",
+    re.DOTALL,
+)
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+
+def _html_parts(markup: str) -> list[str]:
+    parts: list[str] = []
+    skip = 0  # inside <script>/<style>/…
+    pos = 0
+    for m in _MARKUP.finditer(markup):
+        if not skip and m.start() > pos:
+            parts.append(html.unescape(markup[pos : m.start()]))
+        pos = m.end()
+        if m.group("cdata") is not None:
+            if not skip:
+                parts.append(m.group("cdata"))
+            continue
+        tag = m.group("tag")
+        if tag is None:  # comment, declaration, processing instruction
+            continue
+        tag = tag.lower().rsplit(":", 1)[-1]
+        closing = bool(m.group("end"))
         if tag in _SKIP_TAGS:
-            self.skip += 1
+            skip = max(0, skip - 1) if closing else skip + (not m.group().endswith("/>"))
+        elif skip:
+            continue
         elif tag == "br":
-            self.parts.append("\n")
+            parts.append("\n")
         elif tag == "li":
-            self.parts.append("\n- ")
+            parts.append("\n" if closing else "\n- ")
         elif tag in _BLOCK_TAGS:
-            self.parts.append("\n\n")
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if tag not in _SKIP_TAGS:
-            self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK_TAGS or tag == "li":
-            self.parts.append("\n\n" if tag != "li" else "\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
+            parts.append("\n\n")
+        elif tag in ("td", "th") and not closing:
+            parts.append(" ")
+    if not skip and pos < len(markup):
+        parts.append(html.unescape(markup[pos:]))
+    return parts
 
 
 def _tidy(text: str) -> str:
@@ -198,10 +211,7 @@ def _tidy(text: str) -> str:
 def html_to_text(markup: str) -> str:
     """HTML -> readable plain text: blocks and <br> become line breaks, tags go, entities
     (also double-escaped ones) are unescaped, whitespace is tidied."""
-    maker = _TextMaker()
-    maker.feed(markup)
-    maker.close()
-    return _tidy("".join(maker.parts))
+    return _tidy("".join(_html_parts(markup)))
 
 
 def _plain(text: str) -> str:
