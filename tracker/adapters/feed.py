@@ -186,7 +186,8 @@ def _html_parts(markup: str) -> list[str]:
         elif tag == "br":
             parts.append("\n")
         elif tag == "li":
-            parts.append("\n" if closing else "\n- ")
+            if not closing:
+                parts.append("\n- ")
         elif tag in _BLOCK_TAGS:
             parts.append("\n\n")
         elif tag in ("td", "th") and not closing:
