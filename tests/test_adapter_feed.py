@@ -201,7 +201,8 @@ def test_github_2023_counts_and_dates_without_year():
     assert first.updates[-1].message == "This incident has been resolved."
     change = by_id(result, GH_ENTRY + "16662130")
     assert any(
-        u.message == "We’ve identified an infrastructure change that has been rolled back and we are monitoring recovery."
+        u.message == "We’ve identified an infrastructure change that has been rolled back "
+        "and we are monitoring recovery."
         for u in change.updates
     )
     assert result.incidents[-1].created_at.startswith("2023-03-23T")
@@ -238,7 +239,10 @@ def test_editing_a_block_text_keeps_its_id():
     text = raw(GH_2026).decode("utf-8")
     edited = edit_entry(
         text, "31193766",
-        ("This incident has been resolved. Thank you for your patience", "On August 17 we saw errors. Thank you for your patience"),
+        (
+            "This incident has been resolved. Thank you for your patience",
+            "On August 17 we saw errors. Thank you for your patience",
+        ),
     )
     before = by_id(feed.parse(text), GH_ENTRY + "31193766")
     after = by_id(feed.parse(edited), GH_ENTRY + "31193766")
@@ -546,3 +550,46 @@ def test_pure(name):
         with pytest.raises(Exception):
             first.incidents[0].status = "x"  # type: ignore[misc]
         assert replace(first.incidents[0]) == first.incidents[0]
+
+
+def test_leading_blank_lines_before_the_declaration_are_tolerated():
+    result = feed.parse(b"\r\n\r\n" + raw(AZ_2026))
+    assert [i.title for i in result.incidents] == ["Issues connecting to resources in West US"]
+
+
+def test_broken_markup_in_an_entry_stays_linear():
+    """html.parser needs ~20 s for 200 kB of "<a<a<a…"; the adapter must not."""
+    text = raw(AZ_2026).decode("utf-8")
+    start = text.index("<description>&lt;p&gt;We are investigating")
+    end = text.index("</description>", start)
+    hostile = text[:start] + "<description>" + "&lt;a" * 200_000 + text[end:]
+    started = time.perf_counter()
+    [incident] = feed.parse(hostile.encode()).incidents
+    assert time.perf_counter() - started < 1.0
+    assert incident.updates[0].message.startswith("<a<a<a")
+    assert len(incident.updates[0].message) <= feed.MAX_TEXT + 4
+
+
+def test_growing_entry_in_rss_keeps_its_incident_id_when_its_date_moves():
+    """Statuspage's history.rss carries the same growing HTML in an RSS item whose pubDate
+    moves with the newest update: the guid alone is the key there (unlike Azure's items).
+    Derived from two real captures: the Azure RSS item, given the GitHub entry's content."""
+    gh = raw(GH_2026).decode("utf-8")
+    start, end = entry_span(gh, "31193766")
+    entry = gh[start:end]
+    content = entry[entry.index('<content type="html">') + len('<content type="html">') : entry.index("</content>")]
+    blocks = [m.start() for m in re.finditer(r"&lt;p&gt; &lt;small&gt;", content)]
+    az = raw(AZ_2022).decode("utf-8")
+    description = re.search(r"<description>&lt;p&gt;.*?</description>", az, re.S).group()
+
+    def rss(body: str, pub: str) -> bytes:
+        text = az.replace(description, f"<description>{body}</description>")
+        return text.replace("<pubDate>Wed, 07 Sep 2022 16:10:40 Z</pubDate>", f"<pubDate>{pub}</pubDate>").encode()
+
+    older = feed.parse(rss(content[blocks[3] :], "Mon, 17 Aug 2026 20:08:00 Z")).incidents[0]
+    newer = feed.parse(rss(content, "Mon, 17 Aug 2026 21:15:46 Z")).incidents[0]
+    assert older.incident_id == newer.incident_id == "azure-front-door-connectivity-issues"
+    old_ids = {u.update_id for u in older.updates}
+    assert old_ids < {u.update_id for u in newer.updates}
+    assert {u.update_id for u in newer.updates} - old_ids == {u.update_id for u in newer.updates[-3:]}
+    assert newer.status == "resolved" and older.status == "investigating"

@@ -16,6 +16,8 @@ One feed entry (Atom `<entry>`, RSS `<item>`) is one incident:
   The word "Update" is not a status: Statuspage prints it when an update kept the previous
   status (the JSON API of the same page gives that status), so such a block takes the status of
   the nearest older block ("update" only if there is none).
+  The incident id is the entry id (RSS: the guid alone, as the entry's date moves while it
+  grows).
 * **Other entries** (Azure, generic feeds) give one update each. Update id = incident id =
   the entry id: Atom ``<id>``; RSS ``<guid>`` + "@" + the normalised pubDate, because Azure's guids
   are slugs of the title that later, unrelated incidents reuse; without a guid,
@@ -36,8 +38,12 @@ Impact: feeds state none. Maintenances get "maintenance"; everything else "minor
 Security: feeds are untrusted XML. A document with any DOCTYPE (the only place entities can be
 declared) is refused before it is parsed, so no entity expansion (billion laughs) and no
 external entity can happen; the check runs on the same decoded text that is then parsed, so an
-exotic encoding cannot hide it. At most MAX_ENTRIES entries and MAX_UPDATES blocks per entry
-are read; the rest is skipped with a warning.
+exotic encoding cannot hide it. Entry HTML is reduced by a one-pass tokenizer (html.parser is
+quadratic on broken markup). At most MAX_ENTRIES entries and MAX_UPDATES blocks per entry are
+read, the rest is skipped with a warning; messages are cut at MAX_TEXT characters.
+
+Block times are shown in the page's time zone ("UTC" on GitHub); common abbreviations and
+numeric offsets are understood, an unknown one is read as UTC with a warning.
 """
 
 from __future__ import annotations
@@ -125,13 +131,18 @@ def _children(el: ET.Element, name: str) -> list[ET.Element]:
     return [c for c in el if _local(c.tag) == name]
 
 
-def _child(el: ET.Element, name: str, *, plain_first: bool = False) -> ET.Element | None:
-    found = _children(el, name)
-    if plain_first:  # RSS: <link> before a namespaced <a10:link>
-        for c in found:
-            if "}" not in c.tag:
-                return c
-    return found[0] if found else None
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    """The first child called `name`, preferring the parent's own namespace (an RSS <link>
+    before an <a10:link>, an Atom <title> before a <media:title>)."""
+    tag = el.tag if isinstance(el.tag, str) else ""
+    wanted = (tag[: tag.index("}") + 1] if tag.startswith("{") else "") + name
+    first = None
+    for c in el:
+        if c.tag == wanted:
+            return c
+        if first is None and _local(c.tag) == name:
+            first = c
+    return first
 
 
 def _text_of(el: ET.Element | None) -> str:
@@ -413,6 +424,8 @@ def _atom_entry(el: ET.Element) -> _Entry:
     if body is not None:
         kind = body.get("type", "text")
         if kind == "xhtml":
+            for node in body.iter():  # our own parsed copy: drop the XHTML namespace
+                node.tag = _local(node.tag) or node.tag
             e.markup = "".join(ET.tostring(c, encoding="unicode") for c in body) or _text_of(body)
         else:
             e.markup = _text_of(body)
@@ -424,22 +437,28 @@ def _atom_entry(el: ET.Element) -> _Entry:
 def _rss_item(el: ET.Element) -> _Entry:
     e = _Entry()
     e.ident = _plain(_text_of(_child(el, "guid")))
-    e.title = _plain(_text_of(_child(el, "title", plain_first=True)))
-    link = _child(el, "link", plain_first=True)
+    e.title = _plain(_text_of(_child(el, "title")))
+    link = _child(el, "link")
     if link is not None:
         e.link = _text_of(link).strip() or link.get("href", "")
     raw_date = _text_of(_child(el, "pubDate")) or _text_of(_child(el, "date"))  # RSS 1.0: dc:date
     e.date = e.published = times.parse(raw_date.strip())
     e.updated = times.parse(_text_of(_child(el, "updated")).strip())  # a10:updated
     encoded = _text_of(_child(el, "encoded"))  # content:encoded, the full text where given
-    e.markup = encoded if encoded.strip() else _text_of(_child(el, "description", plain_first=True))
+    e.markup = encoded if encoded.strip() else _text_of(_child(el, "description"))
     e.categories = [_text_of(c) for c in _children(el, "category")]
     return e
 
 
 def _incident(e: _Entry, rss: bool, base: str | None, skipped: list[str]) -> Incident | None:
+    growing = e.is_html and bool(e.markup) and _BLOCK.search(e.markup) is not None
     # Identity.
-    if rss and e.ident:
+    if growing:
+        # One entry per incident for its whole life; its date moves as it grows (Statuspage's
+        # <published> is the newest update's time), so the date is never part of the key.
+        key = e.link.strip() or e.title
+        incident_id = e.ident or "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    elif rss and e.ident:
         # Azure reuses guids (slugs of the title) for later, unrelated incidents.
         incident_id = f"{e.ident}@{e.date}" if e.date else e.ident
     elif e.ident:
@@ -451,7 +470,7 @@ def _incident(e: _Entry, rss: bool, base: str | None, skipped: list[str]) -> Inc
     url = _url(e.link, base)
     reference = _dt(e.published or e.updated)
 
-    updates = _split_blocks(e.markup, incident_id, reference, skipped) if e.is_html and e.markup else None
+    updates = _split_blocks(e.markup, incident_id, reference, skipped) if growing else None
     if updates is not None:
         if not updates:
             skipped.append(f"entry {incident_id}: no readable update; skipped")
@@ -520,7 +539,8 @@ def parse(payload: bytes | str, *, base_url: str | None = None) -> ParseResult:
         raise ParseError(f"expected the raw feed body (bytes), got {type(payload).__name__}")
     _refuse_wrong_content(text)
     try:
-        root = ET.fromstring(text)
+        # Leading blank lines before <?xml (a common server-side slip) would make expat fail.
+        root = ET.fromstring(text.lstrip("\ufeff \t\r\n"))
     except ET.ParseError as e:
         raise ParseError(f"feed is not well-formed XML ({e})") from None
 
@@ -534,7 +554,7 @@ def parse(payload: bytes | str, *, base_url: str | None = None) -> ParseResult:
         if channel is None:
             raise ParseError("RSS feed without a <channel>")
         items, rss = _children(channel, "item"), True
-        feed_link = _text_of(_child(channel, "link", plain_first=True)).strip() or None
+        feed_link = _text_of(_child(channel, "link")).strip() or None
     elif name == "RDF":  # RSS 1.0: items are children of the root
         items, rss = _children(root, "item"), True
         channel = _child(root, "channel")
