@@ -80,7 +80,7 @@ class StatusServer:
                 pass
 
             def do_GET(self) -> None:
-                route = server.routes.get(self.path.split("?")[0])
+                route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
                 server.request_started.set()
                 if route is None:
                     self._send(404, b"not found", "text/plain")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import json
 import re
 import sqlite3
@@ -182,6 +184,66 @@ def run(ctx: click.Context, once: bool, config_path: str | None, database: str |
     ctx.exit(code)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--provider", "provider_ids", multiple=True, metavar="ID",
+              help="Only this provider (repeatable). Default: every configured provider.")
+@click.option("--since", callback=lambda c, p, v: _since(c, p, v), metavar="WHEN",
+              help="Only incidents created since WHEN: a date, an ISO date-time, or an age such as 90d.")
+@click.option("--emit", is_flag=True,
+              help='Also log each newly recorded update as an incident_update record with "backfill": true, '
+              "oldest first (to ship history to a log pipeline once).")
+@config_options
+@log_options
+@click.pass_context
+@handle_errors
+def backfill(ctx: click.Context, provider_ids: tuple[str, ...], since: str | None, emit: bool,
+             config_path: str | None, database: str | None, log_format: str | None,
+             log_level: str | None, log_target: str | None) -> None:
+    """Record the history the status pages offer, without announcing it.
+
+    Reads each page's recent incidents and, for Statuspage pages, walks its history pages
+    and fetches every incident not yet recorded, one request at a time per host. Safe
+    while `tracker run` uses the same database: an update is recorded (and, with --emit,
+    logged) by whichever process finds it first, once. Afterwards `tracker run` announces
+    nothing that was backfilled. Ctrl-C stops cleanly, keeping what was recorded; run it
+    again to resume (exit 130 when interrupted).
+
+    \b
+    Examples:
+      tracker backfill                                  # every configured provider, silently
+      tracker backfill --provider github --since 2025-01-01
+      tracker backfill --emit --log-format json | jq 'select(.event=="incident_update")'
+    """
+    from .backfill import Backfill
+    from .log import configure, get_logger
+    from .store import Store
+    from .systemd import journal_available
+
+    settings = load_settings(ctx, config_path, database, log_format, log_level, log_target)
+    known = {p.id: p for p in settings.providers}
+    unknown = [pid for pid in provider_ids if pid not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(map(repr, unknown))} not configured (configured: {', '.join(known)})",
+            ctx=ctx, param_hint="--provider")
+    chosen = [known[pid] for pid in dict.fromkeys(provider_ids)] or list(settings.providers)
+    target = settings.log_target if settings.log_target != "journal" or journal_available() else "stdout"
+    configure(settings.log_format, settings.log_level, target=target)
+    store = Store.open(settings.database)
+    try:
+        if sys.stderr.isatty():
+            with click.progressbar(length=len(chosen), label="Backfilling", file=sys.stderr,
+                                   show_pos=True) as bar:
+                code = Backfill(settings, store, get_logger(), chosen, since=since, emit=emit, progress=bar).run()
+        else:
+            code = Backfill(settings, store, get_logger(), chosen, since=since, emit=emit).run()
+    finally:
+        store.close()
+    if code == 130:
+        click.echo("Interrupted: what was recorded is kept; run the same command again to resume.", err=True)
+    ctx.exit(code)
+
+
 def _open_existing(settings: Settings):
     """Open the database for a read command; None if it does not exist yet."""
     from .store import Store
@@ -266,11 +328,13 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str
               help="Only incidents created since WHEN: a date, an ISO date-time, or an age such as 7d or 12h.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N incidents (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array with every update of each incident.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per incident) for spreadsheets.")
 @config_options
 @click.pass_context
 @handle_errors
 def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool, since: str | None,
-              limit: int | None, as_json: bool, config_path: str | None, database: str | None) -> None:
+              limit: int | None, as_json: bool, as_csv: bool, config_path: str | None,
+              database: str | None) -> None:
     """Query the recorded history of incidents, newest first.
 
     \b
@@ -278,6 +342,7 @@ def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool
       tracker incidents --open
       tracker incidents --provider openai --since 7d
       tracker incidents --since 2026-01-01 --json | jq '.[].title'
+      tracker incidents --since 90d --csv > incidents.csv
     """
     settings = load_settings(ctx, config_path, database)
     store = _open_existing(settings)
@@ -285,6 +350,16 @@ def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool
                                   with_updates=as_json) if store else []
     if as_json:
         click.echo(json.dumps(found, indent=2))
+        return
+    if as_csv:
+        out = io.StringIO()
+        columns = ["provider_id", "provider", "incident_id", "title", "status", "impact", "kind",
+                   "created_at", "resolved_at", "update_count", "components", "url"]
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for i in found:
+            writer.writerow([", ".join(i[c]) if c == "components" else i[c] for c in columns])
+        click.echo(out.getvalue(), nl=False)
         return
     if not found:
         click.echo("No incidents recorded" + (" that match." if (provider_ids or open_only or since) else " yet."), err=True)

@@ -26,6 +26,7 @@ from typing import Any
 from . import migrations
 from .errors import StoreError
 from .models import CLOSED_STATUSES, Incident
+from .times import now_iso
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
 CHUNK = 400  # rows per multi-row statement (well under SQLite's variable limit)
@@ -420,6 +421,30 @@ class Store:
                     f"WHERE id IN ({','.join('?' * len(chunk))}) AND lease_owner = ?",
                     [now, *chunk, owner],
                 )
+
+    # -- backfill ----------------------------------------------------------------------
+
+    def incident_statuses(self) -> dict[str, dict[str, str]]:
+        """provider id -> {incident id -> status}: what a backfill can skip."""
+        found: dict[str, dict[str, str]] = {}
+        for pid, iid, status in self.conn.execute("SELECT provider_id, incident_id, status FROM incidents"):
+            found.setdefault(pid, {})[iid] = status
+        return found
+
+    def http_cache(self) -> dict[str, tuple[str | None, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT url, etag, last_modified FROM http_cache")}
+
+    def remember(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        """Keep a page's validators once everything it listed is recorded."""
+        if not etag and not last_modified:
+            return
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO http_cache (url, etag, last_modified, stored_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, "
+                "last_modified = excluded.last_modified, stored_at = excluded.stored_at",
+                (url, etag, last_modified, now_iso()),
+            )
 
     # -- queries for the CLI -------------------------------------------------------------
 
