@@ -80,12 +80,12 @@ def json_type(value: Any) -> str:
 def describe(value: Any) -> str:
     """What a payload is, for a one-line ParseError: its JSON type and a few keys."""
     if isinstance(value, dict):
-        keys = ", ".join(sorted(str(k) for k in value)[:8]) or "none"
+        keys = ", ".join(sorted(" ".join(str(k).split())[:40] for k in value)[:8]) or "none"
         return f"a JSON object (keys: {keys})"
     if isinstance(value, list):
         first = next((item for item in value if isinstance(item, dict)), None)
         if first is not None:
-            keys = ", ".join(sorted(str(k) for k in first)[:8]) or "none"
+            keys = ", ".join(sorted(" ".join(str(k).split())[:40] for k in first)[:8]) or "none"
             return f"a JSON array of {len(value)} items (first object's keys: {keys})"
         return f"a JSON array of {len(value)} items"
     return f"a JSON {json_type(value)}"
@@ -106,7 +106,10 @@ def clip(value: str) -> str:
     return value
 
 
-_LOOKS_HTML = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|/[a-zA-Z][a-zA-Z0-9]*\s*>)|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
+# A start/end tag or an entity. "A <-> B", "x < y" and Markdown "<https://…>" are not markup.
+_LOOKS_HTML = re.compile(
+    r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|/[a-zA-Z][a-zA-Z0-9]*\s*>)|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});"
+)
 _BLOCK_TAGS = frozenset(
     "p div ul ol li h1 h2 h3 h4 h5 h6 tr table blockquote pre section article header footer dl dt dd hr".split()
 )
@@ -151,28 +154,35 @@ class _Reducer(HTMLParser):
 
 
 def html_to_text(value: str) -> str:
-    """HTML (or plain text) -> plain text: tags dropped, entities decoded, links kept as their
-    text (plus the address when it differs), block ends and <br> as line breaks, the text's own
-    line breaks kept, runs of spaces collapsed, at most one blank line in a row."""
+    """HTML (or plain text) -> plain text. Text with markup: tags dropped, entities decoded,
+    links kept as their text (plus the address when it differs), block ends and <br> as line
+    breaks, runs of spaces collapsed. Every text: CR/CRLF -> LF, no-break spaces -> spaces,
+    trailing spaces and more than one blank line in a row removed. Text without markup
+    (Markdown, plain text, "A <-> B") keeps everything else as written."""
     if _LOOKS_HTML.search(value):
         parser = _Reducer()
         parser.feed(value)
         parser.close()
-        value = "".join(parser.out)
-    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    lines = [" ".join(line.split()) for line in value.split("\n")]
+        value = "".join(parser.out).replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+        lines = [" ".join(line.split()) for line in value.split("\n")]
+    else:
+        value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+        lines = [line.rstrip() for line in value.split("\n")]
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def clean_text(value: Any, *, html: bool = True) -> str:
-    """A page's text field as readable plain text ("" if absent). `html=False` keeps markup
-    (Markdown bodies) and only normalises line endings and surrounding space."""
+def clean_text(value: Any) -> str:
+    """A page's text field as readable plain text ("" if absent), capped at MAX_TEXT."""
     if not isinstance(value, str):
         return ""
-    if html:
-        return clip(html_to_text(value))
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return clip("\n".join(line.rstrip() for line in value.split("\n")).strip())
+    return clip(html_to_text(value))
+
+
+def parse_time(value: Any) -> str | None:
+    """times.parse, refusing what does not come out in the fixed-width form (years before
+    1000 or after 9999 would not sort as text)."""
+    stamp = times.parse(value)
+    return stamp if stamp is not None and len(stamp) == 24 else None
 
 
 def epoch_iso(value: Any) -> str | None:
@@ -191,9 +201,10 @@ def epoch_iso(value: Any) -> str | None:
     if number > 1e11:  # milliseconds
         number /= 1000.0
     try:
-        return times.iso(datetime.fromtimestamp(number, timezone.utc))
+        stamp = times.iso(datetime.fromtimestamp(number, timezone.utc))
     except (OverflowError, OSError, ValueError):
         return None
+    return stamp if len(stamp) == 24 else None
 
 
 def compact_time(iso: str) -> str:
@@ -400,11 +411,15 @@ def _legacy_updates(description: str, start: datetime | None) -> list[tuple[str 
             except ValueError:
                 when = None
             if when is not None and previous is not None and not explicit and when < previous:
-                when += timedelta(days=1)  # past midnight without a date in the span
+                try:
+                    when += timedelta(days=1)  # past midnight without a date in the span
+                except OverflowError:
+                    when = None
             if when is not None:
                 current_day = when.date()
                 previous = when
-        out.append((times.iso(when) if when else None, text))
+        stamp = times.iso(when) if when else None
+        out.append((stamp if stamp and len(stamp) == 24 else None, text))
     return out
 
 

@@ -57,10 +57,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import add_unique, cap_components, clean_text, describe, ident, json_type
+from .aws import add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
 
 CLEAR = frozenset({"resolved", "operational"})
@@ -80,9 +79,8 @@ def _states(affected: Any) -> list[tuple[str, str]]:
         for entry in affected:
             if isinstance(entry, dict):
                 state = entry.get("status")
-                out.append(
-                    (ident(entry.get("status_page_resource_id")) or "", state.strip().lower() if isinstance(state, str) else "")
-                )
+                word = state.strip().lower() if isinstance(state, str) else ""
+                out.append((ident(entry.get("status_page_resource_id")) or "", word))
     return out
 
 
@@ -119,8 +117,8 @@ def _report(
         skipped.append(f"status report without an id skipped (title {str(attrs.get('title'))[:80]!r})")
         return None
     maintenance = isinstance(attrs.get("report_type"), str) and attrs["report_type"].strip().lower() == "maintenance"
-    starts_at = times.parse(attrs.get("starts_at"))
-    ends_at = times.parse(attrs.get("ends_at"))
+    starts_at = parse_time(attrs.get("starts_at"))
+    ends_at = parse_time(attrs.get("ends_at"))
 
     # The report's updates: named by its relationships, or pointing back at it.
     chosen: dict[str, dict[str, Any]] = {}
@@ -138,14 +136,14 @@ def _report(
     parsed: list[tuple[str, str, str, list[tuple[str, str]]]] = []
     for key, raw in chosen.items():
         u_attrs = _attrs(raw)
-        published = times.parse(u_attrs.get("published_at"))
+        published = parse_time(u_attrs.get("published_at"))
         if published is None:
             skipped.append(
                 f"report {report_id}: update {key} with no readable published_at "
                 f"({str(u_attrs.get('published_at'))[:40]!r}) skipped"
             )
             continue
-        parsed.append((published, key, clean_text(u_attrs.get("message"), html=True), _states(u_attrs.get("affected_resources"))))
+        parsed.append((published, key, clean_text(u_attrs.get("message")), _states(u_attrs.get("affected_resources"))))
     parsed.sort(key=lambda p: (p[0], p[1]))
     if len(parsed) > MAX_UPDATES:
         skipped.append(f"report {report_id}: {len(parsed)} updates, only the newest {MAX_UPDATES} kept")
@@ -181,7 +179,7 @@ def _report(
                 status=status,
                 message=text or fallback_message(status, impact),
                 created_at=published,
-                components=tuple(names[:50]),
+                components=cap_components(names, f"report {report_id} update {key}", skipped),
             )
         )
 

@@ -33,7 +33,9 @@ Mapping (decided from the 2022 capture: 157 incidents, 770 updates):
   `created`), so the text is not part of the normal id: an edit does not re-announce.
 * text: Markdown ("**Summary:**", "# Mini Incident Report", two `[link](url)`s, a literal
   "<->"), kept as published: it reads as plain text and stripping it would lose the report's
-  structure. Only line endings and trailing spaces are normalised.
+  structure. Only line endings, no-break spaces and trailing spaces are normalised. Inline
+  HTML, which Markdown passes through to the page (none in the capture), would be reduced to
+  text like the other adapters' HTML; "<->" and "<https://…>" are not mistaken for tags.
 * components: `affected_products[].title`, else `service_name`. Regions
   (`affected_locations`) are not components: an event's components list products so a
   components filter can name "Google BigQuery".
@@ -43,10 +45,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident
+from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, parse_time
 from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
 
 PAGE_URL = "https://status.cloud.google.com/"
@@ -85,7 +86,7 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
         if not isinstance(raw, dict):
             skipped.append(f"incident {incident_id}: an update that is not an object was skipped")
             continue
-        published = times.parse(raw.get("created")) or times.parse(raw.get("when"))
+        published = parse_time(raw.get("created")) or parse_time(raw.get("when"))
         if published is None:
             skipped.append(
                 f"incident {incident_id}: update with no readable created "
@@ -93,10 +94,10 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
             )
             continue
         vendor = raw.get("status").strip().upper() if isinstance(raw.get("status"), str) else ""
-        parsed.append((published, vendor, clean_text(raw.get("text"), html=False)))
+        parsed.append((published, vendor, clean_text(raw.get("text"))))
     parsed.sort(key=lambda p: p[0])
 
-    ended = times.parse(item.get("end"))
+    ended = parse_time(item.get("end"))
     statuses: list[str] = []
     for _, vendor, _ in parsed:
         if vendor == "AVAILABLE":
@@ -126,8 +127,8 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
         status = "investigating"
 
     created_at = (
-        times.parse(item.get("created"))
-        or times.parse(item.get("begin"))
+        parse_time(item.get("created"))
+        or parse_time(item.get("begin"))
         or (updates[0].created_at if updates else None)
     )
     if created_at is None:
@@ -159,7 +160,7 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
         kind="incident",
         url=url,
         created_at=created_at,
-        updated_at=times.parse(item.get("modified")),
+        updated_at=parse_time(item.get("modified")),
         resolved_at=ended if status in ("resolved", "postmortem") else None,
         components=cap_components(names, f"incident {incident_id}", skipped),
         updates=tuple(updates),
@@ -169,10 +170,13 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
 def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     """Google Cloud incidents.json -> incidents with their updates, oldest update first."""
     if not isinstance(payload, list):
-        raise ParseError(f"not a Google Cloud incidents.json payload: expected a JSON array of incidents, got {describe(payload)}")
+        raise ParseError(
+            f"not a Google Cloud incidents.json payload: expected a JSON array of incidents, got {describe(payload)}"
+        )
     if payload and not any(_looks_like_gcp(item) for item in payload):
         raise ParseError(
-            f"not a Google Cloud incidents.json payload: no item has 'id' and 'external_desc'/'updates' ({describe(payload)})"
+            "not a Google Cloud incidents.json payload: no item has 'id' and 'external_desc'/'updates' "
+            f"({describe(payload)})"
         )
     items = payload
     incidents: list[Incident] = []

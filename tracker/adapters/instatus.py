@@ -35,10 +35,15 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, clean_text, describe, ident, json_type
+from .aws import UpdateIds, clean_text, describe, ident, json_type, parse_time
 from .statuspage import MAX_INCIDENTS
 
-INCIDENT_STATUSES = {"INVESTIGATING": "investigating", "IDENTIFIED": "identified", "MONITORING": "monitoring", "RESOLVED": "resolved"}
+INCIDENT_STATUSES = {
+    "INVESTIGATING": "investigating",
+    "IDENTIFIED": "identified",
+    "MONITORING": "monitoring",
+    "RESOLVED": "resolved",
+}
 IMPACTS = {
     "DEGRADEDPERFORMANCE": "minor",
     "MINOROUTAGE": "minor",
@@ -73,8 +78,8 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
     if incident_id is None:
         skipped.append(f"incident without an id skipped (name {str(item.get('name'))[:80]!r})")
         return None
-    started = times.parse(item.get("started"))
-    updated = times.parse(item.get("updatedAt"))
+    started = parse_time(item.get("started"))
+    updated = parse_time(item.get("updatedAt"))
     when = updated or started
     if when is None:
         skipped.append(f"incident {incident_id}: no readable started/updatedAt; skipped")
@@ -82,7 +87,7 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
     status = INCIDENT_STATUSES.get(_word(item.get("status")), "investigating")
     impact_word = _word(item.get("impact"))
     impact = IMPACTS.get(impact_word, "none")
-    readable = IMPACT_WORDS.get(impact_word) or impact_word.lower() or "unknown"
+    readable = IMPACT_WORDS.get(impact_word) or (impact_word.lower() if impact_word.isalpha() else "") or "unknown"
     message = f"{status.replace('_', ' ').capitalize()} (impact: {readable})"
     update = Update(update_id=UpdateIds().make(when, message), status=status, message=message, created_at=when)
     return Incident(
@@ -105,7 +110,10 @@ def _window(start: str, minutes: int | None) -> tuple[str | None, str]:
     first = begin.strftime("%Y-%m-%d %H:%M")
     if minutes is None:
         return None, f"{first} UTC"
-    end = begin + timedelta(minutes=minutes)
+    try:
+        end = begin + timedelta(minutes=minutes)
+    except OverflowError:
+        return None, f"{first} UTC"
     last = end.strftime("%H:%M") if end.date() == begin.date() else end.strftime("%Y-%m-%d %H:%M")
     return times.iso(end), f"{first} to {last} UTC ({minutes} minute{'s' if minutes != 1 else ''})"
 
@@ -115,17 +123,18 @@ def _maintenance(item: dict[str, Any], skipped: list[str]) -> Incident | None:
     if maintenance_id is None:
         skipped.append(f"maintenance without an id skipped (name {str(item.get('name'))[:80]!r})")
         return None
-    start = times.parse(item.get("start"))
+    start = parse_time(item.get("start"))
     if start is None:
         skipped.append(f"maintenance {maintenance_id}: no readable start ({str(item.get('start'))[:40]!r}); skipped")
         return None
     duration = item.get("duration")
-    minutes = duration if isinstance(duration, int) and not isinstance(duration, bool) and 0 <= duration <= 525600 else None
+    is_minutes = isinstance(duration, int) and not isinstance(duration, bool) and 0 <= duration <= 525600  # a year
+    minutes = duration if is_minutes else None
     if duration is not None and minutes is None:
         skipped.append(f"maintenance {maintenance_id}: duration {str(duration)[:20]!r} is not minutes; end unknown")
     end, window = _window(start, minutes)
     status = MAINTENANCE_STATUSES.get(_word(item.get("status")), "scheduled")
-    updated = times.parse(item.get("updatedAt"))
+    updated = parse_time(item.get("updatedAt"))
     when = updated or start
     message = f"{status.replace('_', ' ').capitalize()}: {window}"
     update = Update(update_id=UpdateIds().make(when, message), status=status, message=message, created_at=when)
@@ -173,7 +182,8 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
         items = items[:MAX_INCIDENTS]
     for kind, item in items:
         if not isinstance(item, dict):
-            skipped.append(f"an {kind} that is not an object was skipped" if kind == "incident" else "a maintenance that is not an object was skipped")
+            article = "an incident" if kind == "incident" else "a maintenance"
+            skipped.append(f"{article} that is not an object was skipped")
             continue
         incident = _incident(item, skipped) if kind == "incident" else _maintenance(item, skipped)
         if incident is None:

@@ -35,10 +35,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type
+from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
 
 IMPACTS = {"outage": "major", "incident": "minor", "notice": "none"}
@@ -67,7 +66,7 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
         if not isinstance(raw, dict):
             skipped.append(f"incident {incident_id}: a note that is not an object was skipped")
             continue
-        published = times.parse(raw.get("date_created"))
+        published = parse_time(raw.get("date_created"))
         if published is None:
             skipped.append(
                 f"incident {incident_id}: note with no readable date_created "
@@ -95,11 +94,11 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
             )
         )
 
-    created_at = times.parse(item.get("date_created")) or (updates[0].created_at if updates else None)
+    created_at = parse_time(item.get("date_created")) or (updates[0].created_at if updates else None)
     if created_at is None:
         skipped.append(f"incident {incident_id}: no readable date_created; skipped")
         return None
-    updated_at = times.parse(item.get("date_updated")) or (updates[-1].created_at if updates else None)
+    updated_at = parse_time(item.get("date_updated")) or (updates[-1].created_at if updates else None)
 
     names: list[str] = []
     services = item.get("services")

@@ -53,10 +53,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type
+from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
 
 STATES = {100: "investigating", 200: "identified", 300: "monitoring", 400: "resolved"}
@@ -118,21 +117,20 @@ def _event(
         skipped.append(f"{label} {event_id}: 'messages' is not a list; skipped")
         return None
 
-    planned_start = times.parse(item.get("datetime_planned_start"))
+    planned_start = parse_time(item.get("datetime_planned_start"))
     messages: list[tuple[str, Any, str, int | None, int | None]] = []
     for raw in raw_messages:
         if not isinstance(raw, dict):
             skipped.append(f"{label} {event_id}: a message that is not an object was skipped")
             continue
-        published = times.parse(raw.get("datetime"))
+        published = parse_time(raw.get("datetime"))
         if published is None:
             skipped.append(
                 f"{label} {event_id}: message with no readable datetime ({str(raw.get('datetime'))[:40]!r}) skipped"
             )
             continue
-        messages.append(
-            (published, ident(raw.get("_id")), clean_text(raw.get("details")), _int(raw.get("state")), _int(raw.get("status")))
-        )
+        text = clean_text(raw.get("details"))
+        messages.append((published, ident(raw.get("_id")), text, _int(raw.get("state")), _int(raw.get("status"))))
     messages.sort(key=lambda m: m[0])
     if len(messages) > MAX_UPDATES:
         skipped.append(f"{label} {event_id}: {len(messages)} messages, only the newest {MAX_UPDATES} kept")
@@ -164,15 +162,14 @@ def _event(
         else:
             ids.seen.add(message_id)
             update_id = message_id
-        updates.append(
-            Update(update_id=update_id, status=status, message=text or fallback_message(status, impact), created_at=published)
-        )
+        message = text or fallback_message(status, impact)
+        updates.append(Update(update_id=update_id, status=status, message=message, created_at=published))
 
     if kind == "incident":
         status = updates[-1].status if updates else "investigating"
     else:
         status = "in_progress" if bucket == "active" else "scheduled"
-    created_at = times.parse(item.get("datetime_open")) or planned_start or (updates[0].created_at if updates else None)
+    created_at = parse_time(item.get("datetime_open")) or planned_start or (updates[0].created_at if updates else None)
     if created_at is None:
         skipped.append(f"{label} {event_id}: no readable datetime_open; skipped")
         return None
@@ -194,7 +191,7 @@ def _event(
 def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     """status.io /1.0/status/<id> -> active incidents and active/upcoming maintenances."""
     result = payload.get("result") if isinstance(payload, dict) else None
-    if not isinstance(result, dict) or not ("status_overall" in result or "incidents" in result or "maintenance" in result):
+    if not isinstance(result, dict) or not any(k in result for k in ("status_overall", "incidents", "maintenance")):
         raise ParseError(
             "not a status.io /1.0/status payload: expected 'result' with 'status_overall'/'incidents', "
             f"got {describe(payload)}"
