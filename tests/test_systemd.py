@@ -260,7 +260,7 @@ def _units_with_real_binary(tmp_path: Path) -> Path:
     """The shipped units, with ExecStart pointed at this machine's tracker (verify checks that
     the binary exists; the README installs it at /opt/tracker/venv/bin/tracker)."""
     real = " ".join(tracker_command())
-    for unit in ("tracker.service", "tracker-once.service", "tracker.timer"):
+    for unit in ("tracker.service", "tracker-once.service", "tracker-backfill.service", "tracker.timer"):
         text = (ROOT / "systemd" / unit).read_text()
         (tmp_path / unit).write_text(text.replace("/opt/tracker/venv/bin/tracker", real))
     return tmp_path
@@ -270,12 +270,12 @@ def _units_with_real_binary(tmp_path: Path) -> Path:
 def test_units_verify_clean(tmp_path):
     d = _units_with_real_binary(tmp_path)
     p = subprocess.run([ANALYZE, "verify", "--man=no", "./tracker.service", "./tracker-once.service",
-                        "./tracker.timer"], capture_output=True, text=True, cwd=d)
+                        "./tracker-backfill.service", "./tracker.timer"], capture_output=True, text=True, cwd=d)
     assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
 
 
 @pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
-@pytest.mark.parametrize("unit", ["tracker.service", "tracker-once.service"])
+@pytest.mark.parametrize("unit", ["tracker.service", "tracker-once.service", "tracker-backfill.service"])
 def test_units_score_1_1_or_better(tmp_path, unit):
     d = _units_with_real_binary(tmp_path)
     p = subprocess.run([ANALYZE, "security", "--offline=yes", "--threshold=11", f"./{unit}"],
