@@ -393,7 +393,8 @@ def test_load_without_file_is_the_builtin_default(tmp_path):
     [provider] = settings.providers
     assert (provider.id, provider.name, provider.url) == ("openai", "OpenAI", "https://status.openai.com")
     assert provider.interval == 60
-    assert provider.endpoint == "https://status.openai.com/api/v2/incidents.json"
+    assert provider.format == "incidentio"  # read natively: the real update text (SPEC §1)
+    assert provider.endpoint == "https://status.openai.com/proxy/status.openai.com/incidents"
     assert (settings.log_format, settings.log_level, settings.interval, settings.workers) == ("auto", "info", 60, 8)
     assert settings.database == tmp_path / "state" / "tracker" / "tracker.db"
     assert settings.warnings == ()

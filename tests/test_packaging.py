@@ -26,6 +26,7 @@ def test_wheel_installs_the_migrations_and_runs_against_a_fresh_database(tmp_pat
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"tracker/migrations/{f.name}" for f in (ROOT / "migrations").glob("*.sql")} <= set(names)
     assert "tracker/migrations/__init__.py" in names
+    assert "tracker/catalog.csv" in names
 
     # Install the wheel alone into a directory of its own and run it from there, away from
     # the checkout: the runtime dependencies come from this interpreter's site-packages.

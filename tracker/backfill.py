@@ -24,12 +24,13 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from . import backoff, times
-from .adapters import get_adapter
+from .adapters import FORMATS
 from .config import Provider, Settings
 from .emit import emit
 from .errors import FetchError, ParseError
 from .fetch import Fetcher, HTTPStatusError
 from .models import CLOSED_STATUSES, Incident
+from .poller import probe
 from .store import Store
 
 MAX_PAGES = 200  # history pages walked per provider at most (GitHub had 51 in 2023)
@@ -79,7 +80,8 @@ class Walker:
 
     def __init__(self, provider: Provider, fetcher: Fetcher, *, known: dict[str, str],
                  cache: dict[str, tuple[str | None, str | None]], since: str | None,
-                 host_lock: threading.Lock, stop: threading.Event, put: Callable[[Batch], None]):
+                 host_lock: threading.Lock, stop: threading.Event, put: Callable[[Batch], None],
+                 detected: str = "auto"):
         self.p = provider
         self.fetcher = fetcher
         self.known = known  # incident id -> status, as recorded
@@ -89,9 +91,9 @@ class Walker:
         self.stop = stop
         self.put = put
         self.requests = 0
-        self.parse = get_adapter(provider.kind)
+        self.fmt = provider.kind if provider.kind != "auto" else detected
 
-    def get(self, url: str, conditional: bool = True) -> Any | None:
+    def get(self, url: str, conditional: bool = True, raw: bool = False) -> Any | None:
         """GET and decode JSON; None for a 304. One request at a time per host, and a 429/503
         with Retry-After waited out (up to MAX_WAIT) a few times."""
         etag, modified = self.cache.get(url, (None, None)) if conditional else (None, None)
@@ -110,12 +112,14 @@ class Walker:
                 raise FetchError("interrupted")
         if got.not_modified:
             return None
+        self.last_validators = (url, got.etag, got.last_modified)
+        if raw:
+            return got.body or b""
         try:
             payload = json.loads(got.body or b"")
         except ValueError:
             ctype = got.content_type.split(";")[0].strip() or "no content type"
             raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status})") from None
-        self.last_validators = (url, got.etag, got.last_modified)
         return payload
 
     def keep(self, incidents: list[Incident]) -> list[Incident]:
@@ -133,14 +137,23 @@ class Walker:
         batch.pages = getattr(self, "pages", 0)
         self.put(batch)
 
+    def parse(self, payload: Any) -> Any:
+        spec = FORMATS[self.fmt]
+        extra = {"now": times.now_iso()} if self.fmt == "incidentio" else {}
+        return spec.parse(payload, base_url=self.p.url, **extra)
+
     def walk(self) -> None:
         base = base_url(self.p)
+        if self.fmt == "auto":
+            with self.host_lock:
+                self.requests += 1
+                self.fmt = probe(self.p, self.fetcher)
         # 1. The recent incidents, with every update: always read afresh.
-        payload = self.get(self.p.endpoint, conditional=False)
-        recent = self.parse(payload, base_url=self.p.url)
+        payload = self.get(self.p.endpoint_for(self.fmt), conditional=False, raw=FORMATS[self.fmt].raw)
+        recent = self.parse(payload)
         self.put(Batch(self.p, self.keep(recent.incidents), recent.skipped))
         seen = {i.incident_id for i in recent.incidents}
-        if self.p.kind != "statuspage":
+        if self.fmt != "statuspage":
             return
         # 2. Older incidents, a history page at a time.
         self.pages = 0
@@ -179,7 +192,7 @@ class Walker:
                 if self.known.get(code) in CLOSED_STATUSES:
                     continue  # recorded whole by an earlier run: resume past it
                 detail = self.get(f"{base}/api/v2/incidents/{code}.json", conditional=False)
-                result = self.parse(detail, base_url=self.p.url)
+                result = self.parse(detail)
                 skipped += result.skipped
                 kept = self.keep(result.incidents)
                 older += len(result.incidents) - len(kept)
@@ -239,6 +252,7 @@ class Backfill:
     def _run(self) -> int:
         self.store.sync_providers(self.providers)
         known = self.store.incident_statuses()
+        detected = {pid: row["detected_format"] for pid, row in self.store.poll_states().items()}
         cache = self.store.http_cache()
         hosts: dict[str, threading.Lock] = {}
         self.log.info("backfill_started", providers=len(self.providers), emit=self.announce,
@@ -249,7 +263,7 @@ class Backfill:
                 host = urlsplit(p.url).netloc
                 walker = Walker(p, self.fetcher, known=known.get(p.id, {}), cache=cache, since=self.since,
                                 host_lock=hosts.setdefault(host, threading.Lock()), stop=self.stop,
-                                put=self.results.put)
+                                put=self.results.put, detected=detected.get(p.id) or "auto")
                 pool.submit(walker.run)
             while pending:
                 try:

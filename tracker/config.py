@@ -21,7 +21,7 @@ from .errors import ConfigError
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_TARGETS = ("stdout", "journal")
-FORMATS = ("auto", "statuspage")
+FORMATS = ("auto", "statuspage", "incidentio", "feed", "gcp", "aws", "slack", "statusio", "instatus", "betterstack")
 POLITE_INTERVAL = 30  # seconds; below this a warning is logged once
 
 DEFAULT_INTERVAL = 60
@@ -47,15 +47,24 @@ class Provider:
 
     @property
     def kind(self) -> str:
-        """The adapter that reads this page ("auto" resolved; only Statuspage exists so far)."""
-        return "statuspage" if self.format == "auto" else self.format
+        """The format that reads this page: the configured one, or for "auto" what the URL
+        says by itself; "auto" when only a probe of the page can tell (SPEC §5)."""
+        if self.format != "auto":
+            return self.format
+        from .adapters import detect_from_url
+
+        return detect_from_url(self.url) or "auto"
+
+    def endpoint_for(self, fmt: str) -> str:
+        """The URL polled when the page is read in format `fmt`."""
+        from .adapters import FORMATS
+
+        return FORMATS[fmt].endpoint(self.url) if fmt in FORMATS else self.url
 
     @property
     def endpoint(self) -> str:
-        """The URL polled: `{url}/api/v2/incidents.json`, or `url` itself if it names a .json."""
-        if urlsplit(self.url).path.endswith(".json"):
-            return self.url
-        return self.url.rstrip("/") + "/api/v2/incidents.json"
+        """The URL polled, as far as the configuration alone tells."""
+        return self.endpoint_for(self.kind)
 
     @property
     def component_filter(self) -> frozenset[str]:
@@ -63,7 +72,8 @@ class Provider:
 
 
 DEFAULT_PROVIDERS = (
-    Provider(id="openai", name="OpenAI", url="https://status.openai.com", format="statuspage"),
+    # OpenAI's page is hosted by incident.io: read natively for the real update text.
+    Provider(id="openai", name="OpenAI", url="https://status.openai.com", format="incidentio"),
 )
 
 

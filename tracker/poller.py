@@ -23,11 +23,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import schedule
 
 from . import __version__, backoff, systemd, times
-from .adapters import get_adapter
+from .adapters import FORMATS
 from .config import Provider, Settings
 from .emit import emit
 from .errors import FetchError, ParseError, StoreError, TrackerError
@@ -55,40 +56,88 @@ class PollResult:
     parsed: ParseResult | None = None
     validators: dict[str, str | None] = field(default_factory=dict)
     retry_after: float | None = None  # seconds the page asked us to wait (429/503)
+    format: str = "statuspage"  # the format the page was read in
+    url: str = ""  # the URL polled
+    detected: str | None = None  # what `format = "auto"` found by probing, to remember
+    fallback: str | None = None  # why incident.io's native JSON was not used this time
 
 
-def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None) -> PollResult:
+def probe(provider: Provider, fetcher: Fetcher) -> str:
+    """The one probe of `format = "auto"` (SPEC §5), for a URL that does not say its platform:
+    incident.io pages answer `/proxy/<host>` with their summary JSON; anything else is read as
+    Statuspage, whose API incident.io pages also copy. Raises FetchError if the page cannot be
+    asked at all (nothing is remembered then)."""
+    url = f"{provider.url.rstrip('/')}/proxy/{urlsplit(provider.url).hostname}"
+    try:
+        got = fetcher.get(url)
+    except HTTPStatusError:
+        return "statuspage"  # 404 & co: not incident.io
+    try:
+        payload = json.loads(got.body or b"")
+    except ValueError:
+        return "statuspage"
+    return "incidentio" if isinstance(payload, dict) and isinstance(payload.get("summary"), dict) else "statuspage"
+
+
+def _read(provider: Provider, fmt: str, fetcher: Fetcher, state: dict[str, Any], result: PollResult,
+          now: str) -> None:
+    """Fetch and parse the page in `fmt`, filling `result` (validators, parsed or unchanged)."""
+    url = provider.endpoint_for(fmt)
+    result.format, result.url = fmt, url
+    same_url = state.get("validators_url") == url
+    got = fetcher.get(
+        url,
+        etag=state.get("etag") if same_url else None,
+        last_modified=state.get("last_modified") if same_url else None,
+    )
+    if got.not_modified:
+        result.unchanged = True
+        return
+    body = got.body or b""
+    digest = hashlib.sha256(body).hexdigest()
+    result.validators = {
+        "etag": got.etag, "last_modified": got.last_modified,
+        "validators_url": url, "body_sha256": digest,
+    }
+    if same_url and digest == state.get("body_sha256"):
+        # Byte-identical to the last body recorded in full: nothing can be new.
+        result.unchanged = True
+        return
+    spec = FORMATS[fmt]
+    if spec.raw:
+        payload: Any = body
+    else:
+        try:
+            payload = json.loads(body)
+        except ValueError as e:
+            ctype = got.content_type.split(";")[0].strip() or "no content type"
+            raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status}): {e}") from None
+    extra = {"now": now} if fmt == "incidentio" else {}
+    result.parsed = spec.parse(payload, base_url=provider.url, **extra)
+
+
+def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None, now: str | None = None) -> PollResult:
     """Fetch and parse one provider's page. Runs in a worker thread; never raises."""
     started = time.monotonic()
     result = PollResult(provider)
     state = state or {}
-    url = provider.endpoint
-    same_url = state.get("validators_url") == url
+    now = now or times.now_iso()
     try:
-        got = fetcher.get(
-            url,
-            etag=state.get("etag") if same_url else None,
-            last_modified=state.get("last_modified") if same_url else None,
-        )
-        if got.not_modified:
-            result.unchanged = True
-        else:
-            body = got.body or b""
-            digest = hashlib.sha256(body).hexdigest()
-            result.validators = {
-                "etag": got.etag, "last_modified": got.last_modified,
-                "validators_url": url, "body_sha256": digest,
-            }
-            if same_url and digest == state.get("body_sha256"):
-                # Byte-identical to the last body recorded in full: nothing can be new.
-                result.unchanged = True
-            else:
-                try:
-                    payload = json.loads(body)
-                except ValueError as e:
-                    ctype = got.content_type.split(";")[0].strip() or "no content type"
-                    raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status}): {e}") from None
-                result.parsed = get_adapter(provider.kind)(payload, base_url=provider.url)
+        fmt = provider.kind
+        if fmt == "auto":
+            fmt = state.get("detected_format") or probe(provider, fetcher)
+            if not state.get("detected_format"):
+                result.detected = fmt
+        try:
+            _read(provider, fmt, fetcher, state, result, now)
+        except (ParseError, HTTPStatusError) as e:
+            if fmt != "incidentio" or (isinstance(e, HTTPStatusError) and e.status in (429, 503)):
+                raise
+            # The native JSON failed or changed shape: read the Statuspage-compatible copy
+            # (readable fallback messages) rather than go silent.
+            result.fallback = f"{result.url}: {e}"
+            result.parsed, result.unchanged, result.validators = None, False, {}
+            _read(provider, "statuspage", fetcher, state, result, now)
     except HTTPStatusError as e:
         result.error = str(e)
         result.retry_after = backoff.parse_retry_after(e.retry_after)
@@ -146,6 +195,7 @@ class Poller:
         self.counts = {"polls": 0, "failed": 0, "new": 0, "announced": 0}
         # provider id -> (monotonic time of the last poll_failed record, its error, failures since)
         self.failure_log: dict[str, tuple[float, str | None, int]] = {}
+        self.fallbacks: set[str] = set()  # providers whose format_fallback was logged
         self._store_errors: tuple[float, int] = (-1e9, 0)  # (last store_failed record, unlogged since)
         # The daemon leaves a failing provider alone until its backoff has passed; an explicit
         # `run --once` polls everything it was asked to.
@@ -368,7 +418,7 @@ class Poller:
         while self.waiting and len(self.inflight) < self.max_inflight and not self.stop.is_set():
             p = self.waiting.popleft()
             self.waiting_ids.discard(p.id)
-            future = self.executor.submit(poll_one, p, self.fetcher, dict(self.state.get(p.id, {})))
+            future = self.executor.submit(poll_one, p, self.fetcher, dict(self.state.get(p.id, {})), times.now_iso())
             self.inflight[p.id] = future
             self.started_at[p.id] = time.monotonic()
             future.add_done_callback(lambda f, pid=p.id: self.results.put((pid, f)))
@@ -406,6 +456,14 @@ class Poller:
         self.counts["polls"] += 1
         new = 0
         self.quiet.pop(p.id, None)  # whatever is written now supersedes it
+        if result.detected and result.error is None:
+            self.store.remember_format(p.id, result.detected)
+            state["detected_format"] = result.detected
+            self.log.info("format_detected", provider=p.name, provider_id=p.id, format=result.detected)
+        if result.fallback and p.id not in self.fallbacks:
+            self.fallbacks.add(p.id)  # said once per process, not every poll
+            self.log.warning("format_fallback", provider=p.name, provider_id=p.id, reason=result.fallback,
+                             detail="reading the Statuspage-compatible copy: messages are fallbacks")
         if result.error is not None:
             self.counts["failed"] += 1
             wait = backoff.delay((state.get("failures") or 0) + 1, p.interval, result.retry_after)
@@ -427,13 +485,13 @@ class Poller:
                 self.log.warning("item_skipped", provider=p.name, provider_id=p.id, reason=reason)
             claim = self.store.record(
                 p, result.parsed.incidents, now=now, source=self.source, owner=self.owner,
-                lease_until=_lease_until(), validators=result.validators,
+                lease_until=_lease_until(), validators=result.validators, fmt=result.format,
             )
             state.update(result.validators, failures=0)
             self._recovered(p, claim.recovered_after)
             if claim.first_contact:
                 self.log.info(
-                    "first_contact", provider=p.name, provider_id=p.id,
+                    "first_contact", provider=p.name, provider_id=p.id, format=result.format,
                     incidents=len(result.parsed.incidents),
                     updates=sum(len(i.updates) for i in result.parsed.incidents),
                     announced=len(claim.announce_ids),
@@ -454,7 +512,7 @@ class Poller:
             self.failure_log[p.id] = (last[0], last[1], last[2] + 1)
             return
         self.log.warning(
-            "poll_failed", provider=p.name, provider_id=p.id, url=p.endpoint, error=result.error,
+            "poll_failed", provider=p.name, provider_id=p.id, url=result.url or p.endpoint, error=result.error,
             failures=failures, retry_in=round(wait, 1),
             **({"retry_after": result.retry_after} if result.retry_after is not None else {}),
             **({"unlogged": last[2]} if last and last[2] else {}),

@@ -224,7 +224,9 @@ class Store:
             c.executemany(
                 "INSERT INTO providers (id, name, url, format) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url, "
-                "format = excluded.format",
+                "format = excluded.format, "
+                # a new URL may be another platform: probe it again
+                "detected_format = CASE WHEN url = excluded.url THEN detected_format END",
                 rows,
             )
 
@@ -248,6 +250,11 @@ class Store:
                     (validators.get("etag"), validators.get("last_modified"), provider_id),
                 )
         return before["failures"] if before else 0
+
+    def remember_format(self, provider_id: str, fmt: str) -> None:
+        """What `format = "auto"` found by probing the page."""
+        with self.transaction() as c:
+            c.execute("UPDATE providers SET detected_format = ? WHERE id = ?", (fmt, provider_id))
 
     def record_quiet(self, polled: dict[str, str]) -> None:
         """Many "polled at <time>, nothing new" results at once (provider id -> time), for
@@ -283,6 +290,7 @@ class Store:
         lease_until: str,
         emit: bool | None = None,
         validators: dict[str, str | None] | None = None,
+        fmt: str | None = None,
     ) -> Claim:
         """Record a successful poll and claim every update not seen before.
 
@@ -301,11 +309,14 @@ class Store:
         wanted = provider.component_filter
         with self.transaction() as c:
             state = c.execute(
-                "SELECT first_polled_at, failures FROM providers WHERE id = ?", (provider.id,)
+                "SELECT first_polled_at, failures, polled_format FROM providers WHERE id = ?", (provider.id,)
             ).fetchone()
             if state is None:
                 raise StoreError(f"provider {provider.id!r} has no row; sync_providers() first")
-            first_contact = state["first_polled_at"] is None
+            # First contact: never polled, or polled in another format (its ids differ: SPEC §5).
+            first_contact = state["first_polled_at"] is None or (
+                fmt is not None and state["polled_format"] not in (None, fmt)
+            )
 
             incident_rows = []
             update_rows = []
@@ -360,10 +371,10 @@ class Store:
                 c.execute(
                     "UPDATE providers SET first_polled_at = COALESCE(first_polled_at, ?), "
                     "last_poll_at = ?, last_ok_at = ?, last_result = 'ok', last_error = NULL, "
-                    "failures = 0, next_poll_at = NULL, etag = ?, last_modified = ?, validators_url = ?, body_sha256 = ? "
-                    "WHERE id = ?",
+                    "failures = 0, next_poll_at = NULL, etag = ?, last_modified = ?, validators_url = ?, body_sha256 = ?, "
+                    "polled_format = COALESCE(?, polled_format) WHERE id = ?",
                     (now, now, now, validators.get("etag"), validators.get("last_modified"),
-                     validators.get("validators_url"), validators.get("body_sha256"), provider.id),
+                     validators.get("validators_url"), validators.get("body_sha256"), fmt, provider.id),
                 )
         announce_ids = [row_id for row_id, ann, _ in sorted(claimed, key=lambda r: (r[2], r[0])) if ann]
         return Claim(

@@ -1,9 +1,9 @@
 """The status page server of tests/test_systemd_boot.py, run as a systemd unit inside the
 throw-away namespace (whose loopback is its own), by Debian's /usr/bin/python3, stdlib only.
 
-    pageserver.py DIRECTORY PORT
+    pageserver.py DIRECTORY PORT [ADDRESS]
 
-Serves DIRECTORY on 127.0.0.1:PORT: GET /a/b.json answers DIRECTORY/a/b.json with an ETag
+Serves DIRECTORY on ADDRESS:PORT (default 127.0.0.1): GET /a/b.json answers DIRECTORY/a/b.json with an ETag
 (and 304 to a matching If-None-Match), as Statuspage does. If DIRECTORY/a/b.json.status
 exists, its number is the answer instead (e.g. 500), with a small HTML body, so the test can
 make the page fail without stopping the server. Sends READY=1 to $NOTIFY_SOCKET once it
@@ -34,6 +34,7 @@ def notify(state: str) -> None:
 def main() -> None:
     root = Path(sys.argv[1]).resolve()
     port = int(sys.argv[2])
+    address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -79,9 +80,9 @@ def main() -> None:
             sys.stderr.write("%s\n" % (fmt % args))
             sys.stderr.flush()
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    httpd = ThreadingHTTPServer((address, port), Handler)
     httpd.daemon_threads = True
-    notify(f"READY=1\nSTATUS=serving {root} on 127.0.0.1:{port}")
+    notify(f"READY=1\nSTATUS=serving {root} on {address}:{port}")
     httpd.serve_forever(poll_interval=0.2)
 
 

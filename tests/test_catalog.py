@@ -1,0 +1,148 @@
+"""The built-in catalog (SPEC §5): every entry of tracker/catalog.csv is checked, and the
+small API over it (load, get, search)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from collections import Counter
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tracker import catalog
+from tracker.adapters import ADAPTERS
+from tracker.catalog import Entry
+
+ID_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+STATUSIO_URL = re.compile(r"^https://api\.status\.io/1\.0/status/[0-9a-f]{24}$")
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT.parent / "shared" / "catalog-sources.csv"
+
+# Until every adapter is registered, the catalog's own list of formats is the reference.
+KNOWN_FORMATS = set(ADAPTERS) if catalog.FORMATS <= set(ADAPTERS) else set(catalog.FORMATS)
+
+WELL_KNOWN = {
+    "openai": ("incidentio", "https://status.openai.com"),
+    "github": ("statuspage", "https://www.githubstatus.com"),
+    "cloudflare": ("statuspage", "https://www.cloudflarestatus.com"),
+    "atlassian": ("statuspage", "https://status.atlassian.com"),
+    "datadog": ("statuspage", "https://status.datadoghq.com"),
+    "stripe": ("feed", None),
+    "slack": ("slack", "https://slack-status.com/api/v2.0.0/current"),
+    "aws": ("aws", "https://health.aws.amazon.com/public/currentevents"),
+    "gcp": ("gcp", "https://status.cloud.google.com/incidents.json"),
+    "azure": ("feed", "https://rssfeed.azure.status.microsoft/en-us/status/feed/"),
+    "gitlab": ("statusio", "https://api.status.io/1.0/status/5b36dc6502d06804c08349f7"),
+}
+
+
+def entry_problems(entry: Entry) -> list[str]:
+    problems = []
+    if not ID_RULE.match(entry.id):
+        problems.append("id breaks the rule (a-z0-9 and '-', <= 64, starting with a letter or digit)")
+    if entry.id.endswith("-") or "--" in entry.id:
+        problems.append("id has a stray '-'")
+    if not entry.name.strip() or entry.name != entry.name.strip():
+        problems.append("name is empty or padded")
+    parts = urlsplit(entry.url)
+    if parts.scheme != "https" or not parts.hostname or " " in entry.url:
+        problems.append("url is not https with a host")
+    if entry.format not in KNOWN_FORMATS:
+        problems.append(f"unknown format {entry.format!r}")
+    if entry.format == "statusio" and not STATUSIO_URL.match(entry.url):
+        problems.append("statusio url is not https://api.status.io/1.0/status/<24 hex>")
+    if entry.format != "statusio" and parts.hostname == "api.status.io":
+        problems.append("status.io API url with a format other than statusio")
+    if not entry.source or not set(entry.source.split(";")) & {
+        "stts", "statusphere", "multi-status", "awesome-status-pages"
+    }:
+        problems.append("source names no source list")
+    return problems
+
+
+def test_every_entry_is_valid() -> None:
+    problems = [f"{e.id}: {p}" for e in catalog.load() for p in entry_problems(e)]
+    assert problems == []
+
+
+def test_ids_and_urls_are_unique_and_sorted() -> None:
+    entries = catalog.load()
+    ids = [e.id for e in entries]
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+    assert ids == sorted(ids)
+    pairs = Counter((e.format, e.url) for e in entries)
+    assert [p for p, n in pairs.items() if n > 1] == []
+
+
+def test_size() -> None:
+    assert len(catalog.load()) >= 300
+
+
+def test_csv_is_rfc4180_with_the_documented_columns() -> None:
+    raw = files("tracker").joinpath("catalog.csv").read_bytes()
+    text = raw.decode("utf-8")
+    assert text.startswith("id,name,url,format,source\r\n")
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert {len(r) for r in rows} == {5}
+
+
+@pytest.mark.parametrize(("entry_id", "expected"), sorted(WELL_KNOWN.items()))
+def test_well_known_providers(entry_id: str, expected: tuple[str, str | None]) -> None:
+    entry = catalog.get(entry_id)
+    assert entry is not None, entry_id
+    fmt, url = expected
+    assert entry.format == fmt
+    if url is not None:
+        assert entry.url == url
+
+
+def test_well_known_names() -> None:
+    assert catalog.get("gcp").name == "Google Cloud"  # type: ignore[union-attr]
+    assert catalog.get("openai").name == "OpenAI"  # type: ignore[union-attr]
+    assert catalog.get("github").name == "GitHub"  # type: ignore[union-attr]
+
+
+def test_get_unknown_is_none() -> None:
+    assert catalog.get("no-such-provider") is None
+    assert catalog.get("") is None
+
+
+def test_search_is_case_insensitive_over_id_name_and_url() -> None:
+    by_name = catalog.search("GiTHuB")
+    assert catalog.get("github") in by_name
+    assert all(
+        "github" in (e.id + e.name.casefold() + e.url.casefold()) for e in by_name
+    )
+    assert catalog.get("github") in catalog.search("githubstatus.com")  # url only
+    assert [e.id for e in catalog.search("intercom")] == [
+        "intercom-au-hosting", "intercom-eu-hosting", "intercom-us-hosting"
+    ]
+    assert catalog.search("no such page anywhere") == []
+    assert catalog.search("") == list(catalog.load())
+
+
+def test_load_is_cached_and_entries_are_frozen() -> None:
+    first = catalog.load()
+    assert catalog.load() is first
+    assert isinstance(first, tuple) and all(isinstance(e, Entry) for e in first)
+    with pytest.raises(AttributeError):
+        first[0].url = "https://example.com"  # type: ignore[misc]
+
+
+@pytest.mark.skipif(not SOURCES.exists(), reason="shared/catalog-sources.csv not available")
+def test_catalog_is_what_the_generator_writes(tmp_path: Path) -> None:
+    """Catches hand edits of catalog.csv: it must be regenerated, not edited."""
+    out = tmp_path / "catalog.csv"
+    script = ROOT / "tools" / "build_catalog.py"
+    subprocess.run(
+        [sys.executable, str(script), "--sources", str(SOURCES), "--out", str(out)],
+        check=True, capture_output=True, timeout=60,
+    )
+    assert out.read_bytes() == files("tracker").joinpath("catalog.csv").read_bytes()

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Build tracker/catalog.csv from ../shared/catalog-sources.csv (SPEC §5).
+
+    python tools/build_catalog.py [--sources PATH] [--out PATH]
+
+Keeps the rows whose page the tracker can read, gives each one a format, a URL in the form
+that format polls and a stable id, and writes them sorted by id (RFC 4180, columns
+id,name,url,format,source). Deterministic: the same input always gives the same bytes, so
+re-running it is safe and a diff shows exactly what changed. Prints a count per format.
+
+Rules (the CSV's platform column, see ../shared/catalog-sources.md):
+* statuspage, incidentio, instatus, betterstack -> that format, URL = the base page URL.
+* statusio -> format statusio, URL = https://api.status.io/1.0/status/<page id>, only when
+  the 24-hex page id is known: from a `.../pages/<id>/rss` feed URL, else from the stts
+  table below. Without an id: format feed with the feed URL if there is one, else left out.
+* gcp, aws, slack -> the vendor's JSON endpoint; azure -> feed of the Azure status RSS
+  (only for the vendor's main page: see VENDOR_PAGES).
+* any other platform (feed, other, sorryapp, ...) with a feed URL -> feed, URL = that feed.
+  Rows with neither a readable platform nor a feed are left out.
+* http:// URLs are upgraded to https:// and `;https-upgraded` is added to `source`.
+* Rows that end up with the same (format, url) are merged (first-ranked name, union of sources).
+* A `<x>.statuspage.io` row is dropped when a row of the same name is kept under the
+  vendor's own domain (the source notes these are the same page under an old hostname).
+* Hand-kept tables below, each with its evidence: WELL_KNOWN ids, STTS_STATUSIO_IDS,
+  PLATFORM_FROM_FIXTURE, VENDOR_PAGES and EXCLUDE. Their notes show in `source`
+  (statusio-id-from-stts, platform-from-fixture).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCES = ROOT.parent / "shared" / "catalog-sources.csv"
+DEFAULT_OUT = ROOT / "tracker" / "catalog.csv"
+
+COLUMNS = ("id", "name", "url", "format", "source")
+BASE_URL_PLATFORMS = ("statuspage", "incidentio", "instatus", "betterstack")
+# Preference when several rows compete for one id: native JSON formats before feeds.
+FORMAT_RANK = {f: i for i, f in enumerate(
+    ("statuspage", "incidentio", "statusio", "instatus", "betterstack", "gcp", "aws", "slack", "feed"))}
+
+# The vendors' own endpoints (tests/fixtures/SOURCES.md; adapters gcp.py, aws.py, slack.py).
+VENDOR_URLS = {
+    "gcp": "https://status.cloud.google.com/incidents.json",
+    "aws": "https://health.aws.amazon.com/public/currentevents",
+    "slack": "https://slack-status.com/api/v2.0.0/current",  # status.slack.com redirects here
+    "azure": "https://rssfeed.azure.status.microsoft/en-us/status/feed/",
+}
+# The one page each vendor endpoint stands for. Other pages the CSV files under a vendor
+# platform (Google Maps Platform under status.cloud.google.com/maps-platform) are not what
+# that endpoint serves: they are treated like any other row (feed if they have one).
+VENDOR_PAGES = {
+    "gcp": {"https://status.cloud.google.com"},
+    "aws": {"https://status.aws.amazon.com", "https://health.aws.amazon.com/health/status"},
+    "slack": {"https://status.slack.com"},
+    "azure": {"https://status.azure.com/en-us/status", "https://azure.microsoft.com/en-us/status"},
+}
+STATUSIO_API = "https://api.status.io/1.0/status/{}"
+STATUSIO_FEED = re.compile(r"/pages/([0-9a-f]{24})/rss$")
+
+# status.io page ids that catalog-sources.csv dropped: the `id` of each `statusiov1` entry in
+# inket/stts Resources/services.json (commit 41dead5b2bd8daf18ff5f768a3790527708fedc9). The
+# four that also have a status.io feed in the CSV (Docker, GitLab, Let's Encrypt, SumoLogic)
+# carry the same id there.
+STTS_STATUSIO_IDS = {
+    "https://status.clickup.com": "5b6e0963c662144d00913a09",
+    "https://status.coreweave.com": "5e126e998f2f032e1f8f0f4b",
+    "https://status.dashlane.com": "5aabcb89fccc4b04d3774443",
+    "https://status.docker.com": "533c6539221ae15e3f000031",
+    "https://status.gitlab.com": "5b36dc6502d06804c08349f7",
+    "https://letsencrypt.status.io": "55957a99e800baa4470002da",
+    "https://status.eu.onelogin.com": "54da2ea0e6bd61bf0d00002b",
+    "https://status.us.onelogin.com": "538511e2ce5cb97537000144",
+    "https://status.roblox.com": "59db90dbcdeb2f04dadcf16d",
+    "https://status.sumologic.com": "5ea1c7ba3f2f1604b93ca38e",
+}
+
+# Platform known from a real capture in tests/fixtures (SOURCES.md) where the CSV has none:
+# atlassian-incidents-2024-01-31.json is status.atlassian.com's Statuspage API (page 0f54fx204jpt).
+PLATFORM_FROM_FIXTURE = {
+    "https://status.atlassian.com": "statuspage",
+}
+
+# Well-known providers: base_url in the CSV -> (id, display name or None to keep the CSV's).
+WELL_KNOWN = {
+    "https://www.githubstatus.com": ("github", None),
+    "https://status.openai.com": ("openai", None),
+    "https://www.cloudflarestatus.com": ("cloudflare", None),
+    "https://www.stripestatus.com": ("stripe", "Stripe"),
+    "https://status.atlassian.com": ("atlassian", None),
+    "https://status.slack.com": ("slack", None),
+    "https://health.aws.amazon.com/health/status": ("aws", "Amazon Web Services"),
+    "https://status.aws.amazon.com": ("aws", "Amazon Web Services"),
+    "https://status.cloud.google.com": ("gcp", "Google Cloud"),
+    "https://status.azure.com/en-us/status": ("azure", "Microsoft Azure"),
+    "https://azure.microsoft.com/en-us/status": ("azure", "Microsoft Azure"),
+    "https://status.datadoghq.com": ("datadog", None),
+    "https://status.anthropic.com": ("anthropic", None),
+    "https://www.dockerstatus.com": ("docker", None),
+    "https://status.docker.com": ("docker", None),
+    "https://status.heroku.com": ("heroku", "Heroku"),
+}
+
+# Rows left out on purpose although the tracker could read them: base_url -> reason.
+EXCLUDE = {
+    "https://sgtest1.statuspage.io": "a test page (name 'SG Test'), not a provider",
+}
+
+ID_MAX = 64
+
+
+@dataclass
+class Candidate:
+    """One catalog entry in the making (before ids are assigned)."""
+
+    name: str
+    url: str
+    format: str
+    sources: list[str]
+    base_url: str
+    well_known: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def rank(self) -> tuple:
+        """Sort key: who gets the plain id when names collide (lower is better)."""
+        return (
+            self.well_known is None,
+            FORMAT_RANK[self.format],
+            -len(self.sources),
+            "stts" not in self.sources,
+            urlsplit(self.base_url).hostname.endswith(".statuspage.io"),
+            self.url,
+        )
+
+    @property
+    def source(self) -> str:
+        return ";".join(self.sources + self.notes)
+
+
+def slug(text: str) -> str:
+    """Lower-case ASCII slug: runs of anything but a-z0-9 become one '-'."""
+    text = re.sub("['\u2019]", "", text)  # "Let's Encrypt" -> lets-encrypt
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def name_slug(name: str) -> str:
+    """Slug of a provider name, without a trailing "status"/"status page" ("Heroku Status")."""
+    s = slug(name)
+    trimmed = re.sub(r"-(system-)?status(-page)?$", "", s)
+    return trimmed or s
+
+
+def url_slug(base_url: str) -> str:
+    """Distinguishing slug of a page URL: its path if it has one, else its host."""
+    parts = urlsplit(base_url)
+    if parts.path.strip("/"):
+        return slug(parts.path)
+    host = parts.hostname or ""
+    return slug(host.removeprefix("www."))
+
+
+def clip(s: str) -> str:
+    return s[:ID_MAX].rstrip("-")
+
+
+def https(url: str, notes: list[str]) -> str:
+    if url.startswith("http://"):
+        if "https-upgraded" not in notes:
+            notes.append("https-upgraded")
+        return "https://" + url[len("http://"):]
+    return url
+
+
+def candidate(row: dict[str, str]) -> Candidate | None:
+    """The entry a CSV row gives, or None when the tracker cannot read that page."""
+    base = row["base_url"].strip()
+    feed = row["feed_url"].strip()
+    platform = row["platform"].strip()
+    sources = [s for s in row["sources"].split(";") if s]
+    if base in EXCLUDE:
+        return None
+    notes: list[str] = []
+    if base in PLATFORM_FROM_FIXTURE and platform == "other":
+        platform = PLATFORM_FROM_FIXTURE[base]
+        notes.append("platform-from-fixture")
+    known = WELL_KNOWN.get(base)
+    name = (known[1] if known and known[1] else row["name"]).strip()
+
+    def make(url: str, fmt: str) -> Candidate:
+        return Candidate(name, https(url, notes), fmt, sources, base, known[0] if known else None, notes)
+
+    if platform in BASE_URL_PLATFORMS:
+        return make(base, platform)
+    if platform in VENDOR_URLS and base in VENDOR_PAGES[platform]:
+        return make(VENDOR_URLS[platform], "feed" if platform == "azure" else platform)
+    if platform == "statusio":
+        m = STATUSIO_FEED.search(urlsplit(feed).path) if feed else None
+        page_id = m.group(1) if m else STTS_STATUSIO_IDS.get(base)
+        if page_id:
+            if not m:
+                notes.append("statusio-id-from-stts")
+            return make(STATUSIO_API.format(page_id), "statusio")
+    if feed:
+        return make(feed, "feed")
+    return None
+
+
+def build(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
+    """Catalog rows sorted by id, and a log of what was merged or dropped."""
+    log: list[str] = []
+    merged: dict[tuple[str, str], Candidate] = {}
+    for row in rows:
+        c = candidate(row)
+        if c is None:
+            continue
+        key = (c.format, c.url)
+        other = merged.get(key)
+        if other is None:
+            merged[key] = c
+            continue
+        first, second = sorted((other, c), key=Candidate.rank)
+        first.sources = first.sources + [s for s in second.sources if s not in first.sources]
+        first.notes = first.notes + [n for n in second.notes if n not in first.notes]
+        first.well_known = first.well_known or second.well_known
+        merged[key] = first
+        log.append(f"merged {second.name!r} {second.base_url} into {first.name!r} {first.base_url} (same {c.format} URL)")
+
+    cands = sorted(merged.values(), key=Candidate.rank)
+    own_domain = {name_slug(c.name) for c in cands if not urlsplit(c.base_url).hostname.endswith(".statuspage.io")}
+    kept = []
+    for c in cands:
+        if urlsplit(c.base_url).hostname.endswith(".statuspage.io") and name_slug(c.name) in own_domain:
+            log.append(f"dropped {c.name!r} {c.base_url}: same page as the vendor-domain row of that name")
+            continue
+        kept.append(c)
+
+    taken: set[str] = {c.well_known for c in kept if c.well_known}
+    ids: dict[int, str] = {}
+    for c in kept:  # already in rank order, so the best row of a name gets the plain id
+        if c.well_known:
+            ids[id(c)] = c.well_known
+            continue
+        base = clip(name_slug(c.name) or url_slug(c.base_url) or "page")
+        new = base
+        if new in taken:
+            new = clip(f"{base}-{url_slug(c.base_url)}")
+        n = 2
+        while new in taken:
+            new = clip(f"{base}-{n}")
+            n += 1
+        taken.add(new)
+        ids[id(c)] = new
+
+    out = [
+        {"id": ids[id(c)], "name": c.name, "url": c.url, "format": c.format, "source": c.source}
+        for c in kept
+    ]
+    out.sort(key=lambda r: r["id"])
+    dupes = [k for k, v in Counter(r["id"] for r in out).items() if v > 1]
+    if dupes:
+        raise SystemExit(f"duplicate ids: {dupes}")
+    return out, log
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("-v", "--verbose", action="store_true", help="list merged and dropped rows")
+    args = parser.parse_args(argv)
+
+    with args.sources.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    entries, log = build(rows)
+    with args.out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(entries)
+
+    if args.verbose:
+        for line in log:
+            print(line)
+    counts = Counter(e["format"] for e in entries)
+    for fmt in sorted(counts):
+        print(f"{fmt:12} {counts[fmt]}")
+    print(f"{'total':12} {len(entries)} (from {len(rows)} source rows) -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
