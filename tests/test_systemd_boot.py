@@ -13,9 +13,11 @@ What runs inside:
     which ProtectHome=yes hides from the service) holding a copy of the tracker package and its
     dependencies, with a console-script launcher at /opt/tracker/venv/bin/tracker;
   * /etc/tracker/tracker.toml: one Statuspage provider, polled every 2 s, served by
-  * trk-http.service: tests/systemd_boot/pageserver.py on the namespace's own 127.0.0.1:8080,
+  * trk-http.service: tests/systemd_boot/pageserver.py on port 8080 of the namespace's own
+    network (127.0.0.1, and later a private 10.255.0.1 that IPAddressDeny= must block),
     serving a directory of the host's tmp_path (bind-mounted), so the test changes the page
-    from outside: GitHub's real capture cut at T0, then at T1, and a 500 for a moment.
+    from outside: GitHub's real capture cut at T0, then at T1, a 500 for a moment, then the
+    next real update stretched past a datagram's size.
 
 Nothing is downloaded and nothing outside tmp_path and the overlay is written, except the
 cgroup directory (removed at the end). Unlike §1.9, the host's /dev and /sys are not bound
@@ -298,7 +300,8 @@ exec env -i container=unshare TERM=dumb {systemd} --system --unit=trk.target --l
 def _config(interval: float, *, private: bool = False) -> str:
     """tracker.toml: GitHub's page on 127.0.0.1 (and the same page on a private address)."""
     text = f"interval = {interval}\ntimeout = 3\n"
-    for pid, name, host in [(PROVIDER_ID, "GitHub", "127.0.0.1")] + ([("private", "Intranet", PRIVATE)] if private else []):
+    pages = [(PROVIDER_ID, "GitHub", "127.0.0.1")] + ([("private", "Intranet", PRIVATE)] if private else [])
+    for pid, name, host in pages:
         text += (f"\n[[providers]]\nid = \"{pid}\"\nname = \"{name}\"\nformat = \"statuspage\"\n"
                  f"url = \"http://{host}:{PORT}/gh\"\n")
     return text
@@ -404,12 +407,19 @@ class Booted:
                 pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{self.diagnostics()}")
             time.sleep(every)
 
+    def wait_active(self) -> None:
+        """tracker.service is active (after READY=1); each test starts from there."""
+        self.wait("tracker.service to become active",
+                  lambda: self.systemctl("is-active", "tracker.service").stdout.strip() == "active", timeout=30)
+
     # lifecycle
     def boot(self) -> None:
         log = open(self.sandbox / "pid1.log", "wb")
-        # setpriv/--kill-child: if pytest dies, unshare and then the whole namespace die too.
-        command = (f"echo $$ > {shlex.quote(str(self.cgroup / 'cgroup.procs'))} && exec setpriv --pdeathsig KILL "
-                   f"--bounding-set -sys_module,-sys_time unshare --mount --pid --kill-child --uts --ipc --net --cgroup --propagation private "
+        # Into our cgroup first; --pdeathsig/--kill-child: if pytest dies, unshare and then the
+        # whole namespace die too; no module loading or clock setting from in there.
+        command = (f"echo $$ > {shlex.quote(str(self.cgroup / 'cgroup.procs'))} && "
+                   f"exec setpriv --pdeathsig KILL --bounding-set -sys_module,-sys_time "
+                   f"unshare --mount --pid --kill-child --uts --ipc --net --cgroup --propagation private "
                    f"{shlex.quote(str(self.sandbox / 'boot.sh'))}")
         self.proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, env=CLEAN_ENV, start_new_session=True)
@@ -537,13 +547,17 @@ def _published_between(after: str, until: str) -> list[str]:
 
 def test_type_notify_service_becomes_active_after_ready_inside_its_sandbox(booted: Booted):
     started = time.monotonic()
-    booted.wait("tracker.service to become active",
-                lambda: booted.systemctl("is-active", "tracker.service").stdout.strip() == "active", timeout=30)
+    booted.wait_active()
     TIMINGS["tracker active"] = time.monotonic() - started
     assert booted.systemctl("is-active", "trk-http.service").stdout.strip() == "active"
 
     s = booted.show("tracker.service", "Type", "NotifyAccess", "WatchdogUSec", "StatusText", "MainPID", "NRestarts",
-                    "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic", "User", "DynamicUser")
+                    "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic", "User", "DynamicUser",
+                    "FragmentPath", "DropInPaths")
+    # The repository's unit, byte for byte, plus only the test's drop-in.
+    assert s["FragmentPath"] == "/run/systemd/system/tracker.service"
+    assert (booted.root / "run/systemd/system/tracker.service").read_bytes() == UNIT.read_bytes()
+    assert s["DropInPaths"] == "/run/systemd/system/tracker.service.d/boot-test.conf"
     assert (s["Type"], s["NotifyAccess"], s["WatchdogUSec"]) == ("notify", "main", f"{WATCHDOG_SEC}s")
     assert (s["User"], s["DynamicUser"], s["NRestarts"]) == ("tracker", "yes", "0")
     # STATUS=: one line, as tracker writes it.
@@ -577,6 +591,7 @@ def test_type_notify_service_becomes_active_after_ready_inside_its_sandbox(boote
 
 
 def test_incident_updates_are_journal_entries_with_tracker_fields(booted: Booted):
+    booted.wait_active()
     expected = _open_updates(T0)
     assert expected == [_event_id("vv9vvksmj4s9", "8ql04hwt1g1w")]
     updates = booted.wait("the first-contact incident_update in the journal",
@@ -609,6 +624,7 @@ def test_incident_updates_are_journal_entries_with_tracker_fields(booted: Booted
 
 
 def test_a_failing_page_is_a_warning_and_the_service_rides_it_out(booted: Booted):
+    booted.wait_active()
     before = len(booted.events("poll_failed"))
     pid = booted.show("tracker.service", "MainPID")["MainPID"]
     booted.fail_page(500)
@@ -639,6 +655,7 @@ def test_a_failing_page_is_a_warning_and_the_service_rides_it_out(booted: Booted
 
 
 def test_new_updates_on_the_page_are_journaled_exactly_once(booted: Booted):
+    booted.wait_active()
     expected = _open_updates(T0) + _published_between(T0, T1)
     assert len(expected) == 6
     booted.serve(T1)
@@ -662,6 +679,7 @@ def test_new_updates_on_the_page_are_journaled_exactly_once(booted: Booted):
 
 
 def test_a_record_too_big_for_one_datagram_reaches_the_journal_whole(booted: Booted):
+    booted.wait_active()
     # The next real update, with its incident's title and its body stretched past the adapter's
     # cap (64 KiB each): the record (MESSAGE, TRACKER_INCIDENT, TRACKER_MESSAGE, TRACKER_JSON)
     # is then over 256 KB, more than one AF_UNIX datagram with the default 212992-byte send
@@ -703,6 +721,7 @@ def _page_requests(booted: Booted) -> int:
 
 
 def test_watchdog_pings_keep_the_service_running_past_twice_the_timeout(booted: Booted):
+    booted.wait_active()
     s = booted.show("tracker.service", "ActiveEnterTimestampMonotonic", "MainPID", "WatchdogTimestampMonotonic")
     active_for = time.monotonic() - int(s["ActiveEnterTimestampMonotonic"]) / 1e6
     if active_for < 2 * WATCHDOG_SEC + 1:
@@ -722,6 +741,7 @@ def test_watchdog_pings_keep_the_service_running_past_twice_the_timeout(booted: 
 
 
 def test_a_killed_tracker_is_restarted_and_announces_nothing_twice(booted: Booted):
+    booted.wait_active()
     before = booted.show("tracker.service", "MainPID", "NRestarts")
     announced = [e["TRACKER_EVENT_ID"] for e in booted.events("incident_update")]
     assert announced, "nothing announced yet"
@@ -751,6 +771,7 @@ def test_a_killed_tracker_is_restarted_and_announces_nothing_twice(booted: Boote
 
 
 def test_reload_sends_sighup_and_tracker_rereads_its_config(booted: Booted):
+    booted.wait_active()
     before = booted.show("tracker.service", "ActiveState", "MainPID", "NRestarts")
     config = booted.root / "etc" / "tracker" / "tracker.toml"
 
@@ -778,6 +799,7 @@ def test_reload_sends_sighup_and_tracker_rereads_its_config(booted: Booted):
 
 
 def test_ip_address_deny_keeps_the_service_off_private_addresses(booted: Booted):
+    booted.wait_active()
     # The same page on a private address of the namespace's own loopback: reachable for root in
     # the namespace, but the unit's IPAddressDeny= (cgroup BPF) must keep tracker off it.
     p = booted.ns("ip", "addr", "add", f"{PRIVATE}/32", "dev", "lo")
@@ -802,6 +824,7 @@ def test_ip_address_deny_keeps_the_service_off_private_addresses(booted: Booted)
 
 
 def test_stop_is_clean_and_the_database_is_the_dynamic_users(booted: Booted):
+    booted.wait_active()
     started = time.monotonic()
     p = booted.systemctl("stop", "tracker.service", timeout=45)
     TIMINGS["systemctl stop"] = time.monotonic() - started
@@ -840,5 +863,5 @@ def test_stop_is_clean_and_the_database_is_the_dynamic_users(booted: Booted):
     finally:
         conn.close()
     assert all(r[3] for r in rows), rows  # the outbox is empty
-    announced = [_event_id(r[1], r[2]) for r in rows]
-    assert announced == [e["TRACKER_EVENT_ID"] for e in booted.events("incident_update")]
+    announced = sorted(_event_id(r[1], r[2]) for r in rows)
+    assert announced == sorted(e["TRACKER_EVENT_ID"] for e in booted.events("incident_update"))

@@ -141,16 +141,19 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--once", is_flag=True, help="Poll every provider once, emit what is new, and exit (for timers and cron).")
+@click.option("--provider", "provider_ids", multiple=True, metavar="ID",
+              help="Only this provider (repeatable): a configured id, or a catalog id "
+              "(`tracker catalog`), so `--provider github --provider stripe` needs no config file.")
 @config_options
 @log_options
 @click.pass_context
 @handle_errors
-def run(ctx: click.Context, once: bool, config_path: str | None, database: str | None,
-        log_format: str | None, log_level: str | None, log_target: str | None) -> None:
+def run(ctx: click.Context, once: bool, provider_ids: tuple[str, ...], config_path: str | None,
+        database: str | None, log_format: str | None, log_level: str | None, log_target: str | None) -> None:
     """Poll every provider on its interval and log each new incident update.
 
     Runs until SIGTERM or Ctrl-C, then lets in-flight polls finish (at most a few
-    seconds) and exits 0. Every new update is one `incident_update` record on stdout; a
+    seconds) and exits 0; SIGHUP re-reads the config file. Every new update is one `incident_update` record on stdout; a
     restart, or a second process on the same database, never announces an update twice.
     On the first poll of a provider, only incidents still open are announced; the rest of
     the page's history is recorded silently.
@@ -158,6 +161,7 @@ def run(ctx: click.Context, once: bool, config_path: str | None, database: str |
     \b
     Examples:
       tracker run
+      tracker run --provider github --provider cloudflare      # catalog providers, no config file
       tracker run --config /etc/tracker/tracker.toml --log-format json
       tracker run --once --db ./tracker.db | jq 'select(.event=="incident_update")'
     """
@@ -166,8 +170,16 @@ def run(ctx: click.Context, once: bool, config_path: str | None, database: str |
     from .store import Store
     from .systemd import journal_available, journal_socket_path
 
-    settings = load_settings(ctx, config_path, database, log_format, log_level, log_target)
-    loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target)
+    settings = _selected(ctx, load_settings(ctx, config_path, database, log_format, log_level, log_target),
+                         provider_ids)
+    file_loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target)
+
+    def loader() -> Settings:  # SIGHUP: the file again, the same --provider choice
+        try:
+            return config.select(file_loader(), provider_ids)
+        except KeyError as e:
+            raise ConfigError(f"--provider {e.args[0]}: no longer configured or in the catalog") from None
+
     target = settings.log_target
     if target == "journal" and not journal_available():
         target = "stdout"
@@ -219,14 +231,9 @@ def backfill(ctx: click.Context, provider_ids: tuple[str, ...], since: str | Non
     from .store import Store
     from .systemd import journal_available
 
-    settings = load_settings(ctx, config_path, database, log_format, log_level, log_target)
-    known = {p.id: p for p in settings.providers}
-    unknown = [pid for pid in provider_ids if pid not in known]
-    if unknown:
-        raise click.BadParameter(
-            f"{', '.join(map(repr, unknown))} not configured (configured: {', '.join(known)})",
-            ctx=ctx, param_hint="--provider")
-    chosen = [known[pid] for pid in dict.fromkeys(provider_ids)] or list(settings.providers)
+    settings = _selected(ctx, load_settings(ctx, config_path, database, log_format, log_level, log_target),
+                         provider_ids)
+    chosen = list(settings.providers)
     target = settings.log_target if settings.log_target != "journal" or journal_available() else "stdout"
     configure(settings.log_format, settings.log_level, target=target)
     store = Store.open(settings.database)
@@ -242,6 +249,46 @@ def backfill(ctx: click.Context, provider_ids: tuple[str, ...], since: str | Non
     if code == 130:
         click.echo("Interrupted: what was recorded is kept; run the same command again to resume.", err=True)
     ctx.exit(code)
+
+
+def _selected(ctx: click.Context, settings: Settings, ids: tuple[str, ...]) -> Settings:
+    try:
+        return config.select(settings, ids)
+    except KeyError as e:
+        configured = ", ".join(p.id for p in settings.providers)
+        raise click.BadParameter(
+            f"{e.args[0]} not configured (configured: {configured}) and not in the catalog "
+            "(`tracker catalog WORD` searches it)", ctx=ctx, param_hint="--provider") from None
+
+
+@cli.command(name="catalog", context_settings=CONTEXT)
+@click.argument("word", required=False, default="")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@handle_errors
+def catalog_command(word: str, as_json: bool) -> None:
+    """List the built-in catalog of known status pages, or those matching WORD.
+
+    Track one with `catalog = "ID"` in a [[providers]] table of the config file, or without
+    any file: `tracker run --provider ID`.
+
+    \b
+    Examples:
+      tracker catalog
+      tracker catalog cloud
+      tracker catalog --json | jq -r '.[] | select(.format=="incidentio") | .id'
+    """
+    from . import catalog
+
+    found = catalog.search(word)
+    if as_json:
+        click.echo(json.dumps([{"id": e.id, "name": e.name, "url": e.url, "format": e.format,
+                                "source": e.source} for e in found], indent=2))
+        return
+    if not found:
+        click.echo(f"No catalog entry matches {word!r}.", err=True)
+        return
+    rows = [[e.id, clean(e.name, limit=40), e.format, e.url] for e in found]
+    click.echo(_table(["ID", "NAME", "FORMAT", "URL"], rows))
 
 
 def _open_existing(settings: Settings):
@@ -280,7 +327,9 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
     for p in settings.providers:
         s = states.get(p.id, {})
         items.append({
-            "id": p.id, "name": p.name, "url": p.url, "endpoint": p.endpoint, "format": p.kind,
+            "id": p.id, "name": p.name, "url": p.url, "format": p.kind,
+            "detected_format": s.get("detected_format"), "polled_format": s.get("polled_format"),
+            "endpoint": p.endpoint_for(s.get("polled_format") or s.get("detected_format") or p.kind),
             "interval": p.interval, "components": list(p.components),
             "last_poll_at": s.get("last_poll_at"), "last_result": s.get("last_result"),
             "last_error": s.get("last_error"), "failures": s.get("failures", 0),
@@ -295,8 +344,9 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
         result = it["last_result"] or "never polled"
         if it["last_result"] == "error":
             result = f"error ×{it['failures']}: {clean(it['last_error'] or '', limit=60)}"
+        fmt = it["format"] if it["format"] != "auto" else f"auto: {it['detected_format'] or 'not probed yet'}"
         rows.append([
-            it["id"], clean(it["name"], limit=30), it["format"], f"{it['interval']:g}s",
+            it["id"], clean(it["name"], limit=30), fmt, f"{it['interval']:g}s",
             (it["last_poll_at"] or "-")[:19].replace("T", " "), result,
             f"{it['incidents']} ({it['open_incidents']} open)", clean(it["url"], limit=60),
         ])

@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT = 20.0  # seconds: total deadline of one request, connect and re
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 
 TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "log_target", "timeout", "providers"}
-PROVIDER_KEYS = {"name", "url", "id", "format", "interval", "components"}
+PROVIDER_KEYS = {"catalog", "name", "url", "id", "format", "interval", "components"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -163,6 +163,37 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
+def from_catalog(entry_id: str, interval: float = DEFAULT_INTERVAL) -> Provider | None:
+    """The catalog's entry as a Provider, or None if there is no such id."""
+    from . import catalog
+
+    known = catalog.get(entry_id.strip().lower())
+    if known is None:
+        return None
+    return Provider(id=known.id, name=known.name, url=known.url, format=known.format, interval=interval)
+
+
+def select(settings: Settings, ids: tuple[str, ...]) -> Settings:
+    """Only the providers named: configured ones by id, others from the catalog (SPEC §5:
+    `tracker run --provider github --provider stripe` needs no config file). Raises
+    KeyError naming the ids that are neither."""
+    if not ids:
+        return settings
+    configured = {p.id: p for p in settings.providers}
+    chosen: list[Provider] = []
+    unknown: list[str] = []
+    for pid in dict.fromkeys(ids):
+        p = configured.get(pid) or from_catalog(pid, settings.interval)
+        if p is None:
+            unknown.append(pid)
+        else:
+            chosen.append(p)
+    if unknown:
+        raise KeyError(", ".join(map(repr, unknown)))
+    warnings = tuple(w for w in settings.warnings if any(repr(p.id) in w for p in chosen))
+    return replace(settings, providers=tuple(chosen), warnings=warnings)
+
+
 def _providers(check: _Checker, value: Any, interval: float) -> tuple[Provider, ...]:
     if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
         raise check.fail("providers", "must be an array of tables ([[providers]])")
@@ -177,10 +208,20 @@ def _providers(check: _Checker, value: Any, interval: float) -> tuple[Provider, 
         for key in entry:
             if key not in PROVIDER_KEYS:
                 raise check.fail(f"{label}", f"unknown key {key!r} (known: {', '.join(sorted(PROVIDER_KEYS))})")
+        base: dict[str, Any] = {}
+        if "catalog" in entry:
+            # A catalog entry gives name, URL and format; keys written beside it win.
+            known = from_catalog(check.string(f"{label}.catalog", entry["catalog"]), interval)
+            if known is None:
+                raise check.fail(f"{label}.catalog", f"{entry['catalog']!r} is not in the catalog "
+                                 "(`tracker catalog WORD` searches it)")
+            base = {"id": known.id, "name": known.name, "url": known.url, "format": known.format}
+            label += f" (catalog {known.id!r})"
+        entry = {**base, **entry}
         if "name" not in entry:
-            raise check.fail(label, "missing key 'name'")
+            raise check.fail(label, "missing key 'name' (or 'catalog')")
         if "url" not in entry:
-            raise check.fail(label, "missing key 'url'")
+            raise check.fail(label, "missing key 'url' (or 'catalog')")
         name = check.string(f"{label}.name", entry["name"])
         url = check.string(f"{label}.url", entry["url"])
         parts = urlsplit(url)

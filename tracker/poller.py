@@ -113,7 +113,20 @@ def _read(provider: Provider, fmt: str, fetcher: Fetcher, state: dict[str, Any],
             ctype = got.content_type.split(";")[0].strip() or "no content type"
             raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status}): {e}") from None
     extra = {"now": now} if fmt == "incidentio" else {}
+    if fmt == "incidentio" and isinstance(payload, dict) and "summary" not in payload:
+        payload = {**payload, **_incidentio_summary(provider, fetcher)}
     result.parsed = spec.parse(payload, base_url=provider.url, **extra)
+
+
+def _incidentio_summary(provider: Provider, fetcher: Fetcher) -> dict[str, Any]:
+    """The page's summary, read when its incident list changed: the list names components
+    by id only, the summary by name too. Without it the updates still arrive, unnamed."""
+    try:
+        got = fetcher.get(f"{provider.url.rstrip('/')}/proxy/{urlsplit(provider.url).hostname}")
+        summary = json.loads(got.body or b"")
+    except (FetchError, ValueError):
+        return {}
+    return {"summary": summary["summary"]} if isinstance(summary, dict) and isinstance(summary.get("summary"), dict) else {}
 
 
 def poll_one(provider: Provider, fetcher: Fetcher, state: dict[str, Any] | None, now: str | None = None) -> PollResult:

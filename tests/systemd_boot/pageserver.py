@@ -3,8 +3,8 @@ throw-away namespace (whose loopback is its own), by Debian's /usr/bin/python3, 
 
     pageserver.py DIRECTORY PORT [ADDRESS]
 
-Serves DIRECTORY on ADDRESS:PORT (default 127.0.0.1): GET /a/b.json answers DIRECTORY/a/b.json with an ETag
-(and 304 to a matching If-None-Match), as Statuspage does. If DIRECTORY/a/b.json.status
+Serves DIRECTORY on ADDRESS:PORT (default 127.0.0.1): GET /a/b.json answers DIRECTORY/a/b.json
+with an ETag (and 304 to a matching If-None-Match), as Statuspage does. If DIRECTORY/a/b.json.status
 exists, its number is the answer instead (e.g. 500), with a small HTML body, so the test can
 make the page fail without stopping the server. Sends READY=1 to $NOTIFY_SOCKET once it
 listens (Type=notify), so units ordered after it find the port open.

@@ -1,0 +1,229 @@
+"""Every format end to end: the real `tracker` command against a 127.0.0.1 server serving
+each platform's real payload, then a later one (derived from a real capture, as noted).
+First contact announces only what is open; the later page's new updates are announced once,
+oldest first; format detection, the switch from Statuspage to native incident.io, and its
+fallback."""
+
+from __future__ import annotations
+
+import codecs
+import copy
+import json
+import re
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Tracker, tracker_command, updates_of, write_config
+from test_adapter_vendors import BETTERSTACK_DOCS, DOC_INCIDENT
+
+from tracker.adapters import FORMATS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def raw(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def data(name: str):
+    return json.loads(raw(name))
+
+
+def openai_incident() -> dict:
+    """OpenAI's ongoing incident (5 updates, re-opened once) as its status page embedded it on
+    2026-03-17: the native incident.io object, out of the page's RSC chunks."""
+    html = (FIXTURES / "openai-incidentio-page-2026-03-17T1618Z.html").read_text(encoding="utf-8")
+    chunks = re.findall(r'self\.__next_f\.push\(\[1,"(.*?)"\]\)', html, re.S)
+    text = "".join(json.loads('"' + c + '"') for c in chunks)
+    start = text.index('"summary":{') + len('"summary":')
+    summary, _ = json.JSONDecoder().raw_decode(text, start)
+    return summary["ongoing_incidents"][0]
+
+
+def keys(records):
+    return [(r["incident_id"], r["update_id"]) for r in updates_of(records)]
+
+
+def announced_by(fmt: str, before, after, base: str, now: str | None = None):
+    """What the adapter says is new between two payloads: the e2e expectation."""
+    parse = FORMATS[fmt].parse
+    extra = {"now": now} if fmt == "incidentio" else {}
+    old = {(i.incident_id, u.update_id) for i in parse(before, base_url=base, **extra).incidents for u in i.updates}
+    new = sorted(((u.created_at, i.incident_id, u.update_id) for i in parse(after, base_url=base, **extra).incidents
+                  for u in i.updates if (i.incident_id, u.update_id) not in old))
+    return [(i, u) for _, i, u in new]
+
+
+def open_at_first_contact(fmt: str, payload, base: str):
+    parse = FORMATS[fmt].parse
+    extra = {"now": "2026-11-23T00:00:00.000Z"} if fmt == "incidentio" else {}
+    found = sorted((u.created_at, i.incident_id, u.update_id)
+                   for i in parse(payload, base_url=base, **extra).incidents if i.is_open for u in i.updates)
+    return [(i, u) for _, i, u in found]
+
+
+def utf16(obj) -> bytes:
+    return codecs.BOM_UTF16_BE + json.dumps(obj).encode("utf-16-be")
+
+
+def _scenarios():
+    """(format, path served, content type, before bytes, after bytes, parsed-before, parsed-after)."""
+    gcp = data("gcp-incidents-2022-07-03.json")
+    gcp_newest = max(range(len(gcp)), key=lambda n: gcp[n]["begin"])
+    aws_raw = raw("aws-health-currentevents-2026-07-02.utf16be.json")
+    aws = json.loads(aws_raw)
+    aws_before = copy.deepcopy(aws)
+    aws_before[0]["event_log"] = aws_before[0]["event_log"][:-1]
+    demo = data("instatus-demo-summary.json")
+    statusio_after = data("gitlab-statusio-status-2026-07-01.json")
+    statusio_after["result"]["incidents"].append(copy.deepcopy(DOC_INCIDENT))  # as status.io documents it
+    inc = openai_incident()
+    io_before = {"incidents": [{**inc, "updates": sorted(inc["updates"], key=lambda u: u["published_at"])[:3]}]}
+    io_after = {"incidents": [inc]}
+    return {
+        "incidentio": ("incidentio", "/p/proxy/127.0.0.1/incidents", "application/json",
+                       json.dumps(io_before).encode(), json.dumps(io_after).encode(), io_before, io_after),
+        "feed-azure": ("feed", "/p/en-us/status/feed/", "application/rss+xml",
+                       raw("azure-status-feed-empty-2026-09-25.xml"), raw("azure-status-feed-2026-07-23.xml"),
+                       raw("azure-status-feed-empty-2026-09-25.xml"), raw("azure-status-feed-2026-07-23.xml")),
+        "feed-github": ("feed", "/p/history.atom", "application/atom+xml",
+                        raw("github-history-2023-05-10.atom"), raw("github-history-2026-08-18.atom"),
+                        raw("github-history-2023-05-10.atom"), raw("github-history-2026-08-18.atom")),
+        "slack": ("slack", "/p/api/v2.0.0/current", "application/json",
+                  raw("slack-status-current-2024-02-27T1725Z.json"), raw("slack-status-current-2026-09-01.json"),
+                  data("slack-status-current-2024-02-27T1725Z.json"), data("slack-status-current-2026-09-01.json")),
+        "gcp": ("gcp", "/p/incidents.json", "application/json",
+                json.dumps(gcp[:gcp_newest] + gcp[gcp_newest + 1:]).encode(), raw("gcp-incidents-2022-07-03.json"),
+                gcp[:gcp_newest] + gcp[gcp_newest + 1:], gcp),
+        "aws": ("aws", "/p/public/currentevents", "application/json",  # served as AWS does: UTF-16BE + BOM
+                utf16(aws_before), aws_raw, aws_before, aws),
+        "instatus": ("instatus", "/p/summary.json", "application/json",
+                     json.dumps({**demo, "activeIncidents": []}).encode(), raw("instatus-demo-summary.json"),
+                     {**demo, "activeIncidents": []}, demo),
+        "statusio": ("statusio", "/p/1.0/status/5b36dc6502d06804c08349f7", "application/json",
+                     raw("gitlab-statusio-status-2026-07-01.json"), json.dumps(statusio_after).encode(),
+                     data("gitlab-statusio-status-2026-07-01.json"), statusio_after),
+        "betterstack": ("betterstack", "/p/index.json", "application/json",  # built from Better Stack's docs
+                        json.dumps(BETTERSTACK_DOCS).encode(), json.dumps(BETTERSTACK_DOCS).encode(),
+                        BETTERSTACK_DOCS, BETTERSTACK_DOCS),
+    }
+
+
+SCENARIOS = _scenarios()
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_each_format_first_contact_then_news_once(name, server, tmp_path):
+    fmt, path, ctype, before, after, parsed_before, parsed_after = SCENARIOS[name]
+    route = server.route(path)
+    route.body, route.content_type = before, ctype
+    url = f"{server.base}{path}" if fmt not in ("incidentio", "instatus", "betterstack") else f"{server.base}/p"
+    config = write_config(tmp_path / "t.toml", [{"name": "P", "url": url, "format": fmt}])
+    tracker = Tracker(config, tmp_path / "t.db")
+    base = url
+    code, records, err = tracker.once()
+    assert code == 0, err
+    assert not [r for r in records if r["event"] == "poll_failed"], records
+    assert sorted(keys(records)) == sorted(open_at_first_contact(fmt, parsed_before, base))
+    route.body = after
+    code, records, err = tracker.once()
+    assert code == 0, err
+    expected = announced_by(fmt, parsed_before, parsed_after, base)
+    got = keys(records)
+    assert sorted(got) == sorted(expected) and len(got) == len(set(got))
+    stamps = [e["created_at"] for e in updates_of(records)]
+    assert stamps == sorted(stamps)  # oldest first (ties in publication order)
+    for e in updates_of(records):
+        assert e["message"] and "<" not in e["message"][:1]
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", e["created_at"])
+    assert updates_of(tracker.once()[1]) == []  # nothing twice
+
+
+def test_incidentio_events_carry_the_providers_own_words(server, tmp_path):
+    inc = openai_incident()
+    server.route("/openai/proxy/127.0.0.1/incidents", {"incidents": [inc]})
+    # The page's summary (a real capture of the same page) names the components by id.
+    server.route("/openai/proxy/127.0.0.1", data("openai-incidentio-proxy-2026-10-06.json"))
+    config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "incidentio"}])
+    code, records, err = Tracker(config, tmp_path / "t.db").once()
+    assert code == 0, err
+    events = updates_of(records)
+    texts = {u["id"]: u["message_string"].strip() for u in inc["updates"]}
+    assert [e["message"] for e in events] == [texts[e["update_id"]] for e in events]
+    assert events[0]["message"].startswith("We have identified that users are experiencing elevated errors")
+    assert all(e["components"] == ["Login"] for e in events)
+    assert [e["status"] for e in events] == ["identified", "monitoring", "resolved", "identified", "monitoring"]
+
+
+def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path):
+    server.route("/openai/proxy/127.0.0.1", data("openai-incidentio-proxy-2026-10-06.json"))
+    server.route("/openai/proxy/127.0.0.1/incidents", {"incidents": [openai_incident()]})
+    config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai"}])
+    tracker = Tracker(config, tmp_path / "t.db")
+    code, records, err = tracker.once()
+    assert code == 0, err
+    assert [(r["event"], r["format"]) for r in records if r["event"] == "format_detected"] == [
+        ("format_detected", "incidentio")]
+    assert len(updates_of(records)) == 5
+    code, records, err = tracker.once()
+    assert not [r for r in records if r["event"] == "format_detected"]  # remembered, no second probe
+    # The probe, then the summary once for component names; the second run got a 304 for the
+    # incident list and asked nothing else.
+    assert server.routes["/openai/proxy/127.0.0.1"].requests == 2
+    listing = json.loads(subprocess.run([*tracker_command(), "providers", "--json", "--config", str(config),
+                                         "--db", str(tracker.db)], capture_output=True, text=True).stdout)
+    assert listing[0]["format"] == "auto" and listing[0]["detected_format"] == "incidentio"
+
+
+def test_switching_statuspage_to_incidentio_reannounces_no_history(server, tmp_path):
+    server.route("/openai/api/v2/incidents.json", data("openai-incidents-2025-11-15.json"))
+    groq = data("groq-incidentio-proxy-2026-10-06.json")["summary"]["scheduled_maintenances"][0]
+    resolved = {**openai_incident(), "id": "01KKWW47249GJZZP9ZGR1PTHV6", "status": "resolved"}
+    server.route("/openai/proxy/127.0.0.1/incidents", {"incidents": [resolved, groq]})
+    db = tmp_path / "t.db"
+    config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "statuspage"}])
+    code, records, err = Tracker(config, db).once()
+    assert code == 0 and updates_of(records)  # the copy's one open incident
+    config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "incidentio"}])
+    code, records, err = Tracker(config, db).once()
+    assert code == 0, err
+    assert updates_of(records) == []  # a resolved incident and a stale maintenance: history, silent
+    contact = [r for r in records if r["event"] == "first_contact"]
+    assert contact and contact[0]["format"] == "incidentio"
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT polled_format FROM providers").fetchone() == ("incidentio",)
+
+
+def test_incidentio_falls_back_to_the_statuspage_copy_once_and_never_goes_silent(server, tmp_path):
+    server.route("/openai/proxy/127.0.0.1/incidents").status = 404
+    payload = data("openai-incidents-2025-11-15.json")
+    server.route("/openai/api/v2/incidents.json", payload)
+    config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "incidentio"}], interval=1)
+    tracker = Tracker(config, tmp_path / "t.db")
+    proc = tracker.start()
+    import time
+
+    time.sleep(2.5)
+    code, records, err, _ = Tracker.stop(proc)
+    assert code == 0, err
+    warnings = [r for r in records if r["event"] == "format_fallback"]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning" and "HTTP 404" in warnings[0]["reason"]
+    events = updates_of(records)
+    still_open = [i for i in payload["incidents"] if i["status"] != "resolved"]
+    assert len(events) == sum(len(i["incident_updates"]) for i in still_open)
+    assert all(e["message"] == f"{e['status'].capitalize()} (impact: {e['impact']})" for e in events)
+    assert not [r for r in records if r["event"] == "poll_failed"]
+
+
+def test_a_hostile_feed_is_a_clean_provider_error(server, tmp_path):
+    bomb = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+            b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n<rss><channel>&lol2;</channel></rss>')
+    route = server.route("/f/feed.xml")
+    route.body, route.content_type = bomb, "application/rss+xml"
+    config = write_config(tmp_path / "t.toml", [{"name": "F", "url": f"{server.base}/f/feed.xml"}])
+    code, records, err = Tracker(config, tmp_path / "t.db").once()
+    assert code == 0 and "Traceback" not in err
+    (failed,) = [r for r in records if r["event"] == "poll_failed"]
+    assert "feed declares XML entities (DOCTYPE); refused" in failed["error"]
