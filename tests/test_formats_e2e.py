@@ -153,7 +153,7 @@ def test_incidentio_events_carry_the_providers_own_words(server, tmp_path):
     texts = {u["id"]: u["message_string"].strip() for u in inc["updates"]}
     assert [e["message"] for e in events] == [texts[e["update_id"]] for e in events]
     assert events[0]["message"].startswith("We have identified that users are experiencing elevated errors")
-    assert all(e["components"] == ["Login"] for e in events)
+    assert all(e["components"] == ["Login (ChatGPT)"] for e in events)  # two "Login"s on the page
     assert [e["status"] for e in events] == ["identified", "monitoring", "resolved", "identified", "monitoring"]
 
 

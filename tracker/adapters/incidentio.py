@@ -163,6 +163,26 @@ def _incident(item: dict[str, Any], names: dict[str, str], base_url: str | None,
     )
 
 
+def _component_names(summary: dict[str, Any]) -> dict[str, str]:
+    """component id -> name. Two components may share a name in different groups (OpenAI has
+    a "Login" under APIs and one under ChatGPT): those get their group's name in brackets."""
+    names = {str(c["id"]): c["name"].strip() for c in summary.get("components") or []
+             if isinstance(c, dict) and c.get("id") and isinstance(c.get("name"), str)}
+    groups: dict[str, str] = {}
+    structure = summary.get("structure") if isinstance(summary.get("structure"), dict) else {}
+    for item in structure.get("items") or []:
+        group = item.get("group") if isinstance(item, dict) else None
+        if isinstance(group, dict) and isinstance(group.get("name"), str):
+            for c in group.get("components") or []:
+                if isinstance(c, dict) and c.get("component_id"):
+                    groups[str(c["component_id"])] = group["name"].strip()
+    counts: dict[str, int] = {}
+    for name in names.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {cid: f"{name} ({groups[cid]})" if counts[name] > 1 and cid in groups else name
+            for cid, name in names.items()}
+
+
 def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """`{"summary": {...}}` or `{"incidents": [...]}` (or both keys) -> incidents."""
     if not isinstance(payload, dict) or not ("summary" in payload or "incidents" in payload):
@@ -175,17 +195,21 @@ def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) 
     if summary is not None:
         if not isinstance(summary, dict):
             raise ParseError("incident.io 'summary' is not an object")
-        for c in summary.get("components") or []:
-            if isinstance(c, dict) and c.get("id") and isinstance(c.get("name"), str):
-                names[str(c["id"])] = c["name"].strip()
+        names = _component_names(summary)
         for key in ("ongoing_incidents", "scheduled_maintenances"):
             if not isinstance(summary.get(key) or [], list):
                 raise ParseError(f"incident.io summary '{key}' is not a list")
             items += summary.get(key) or []
     if "incidents" in payload:
-        if not isinstance(payload["incidents"], list):
+        listed = payload["incidents"]
+        if not isinstance(listed, list):
             raise ParseError("incident.io 'incidents' is not a list")
-        items += payload["incidents"]
+        if any(isinstance(i, dict) and "incident_updates" in i for i in listed) and not any(
+            isinstance(i, dict) and "updates" in i for i in listed
+        ):
+            raise ParseError("not an incident.io status page payload: this is Statuspage's "
+                             "incidents.json (format statuspage reads it)")
+        items += listed
     skipped: list[str] = []
     if len(items) > MAX_INCIDENTS:
         skipped.append(f"{len(items)} incidents in one payload, only the first {MAX_INCIDENTS} kept")
