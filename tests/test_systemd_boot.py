@@ -561,7 +561,7 @@ def test_type_notify_service_becomes_active_after_ready_inside_its_sandbox(boote
     assert (s["Type"], s["NotifyAccess"], s["WatchdogUSec"]) == ("notify", "main", f"{WATCHDOG_SEC}s")
     assert (s["User"], s["DynamicUser"], s["NRestarts"]) == ("tracker", "yes", "0")
     # STATUS=: one line, as tracker writes it.
-    assert re.fullmatch(r"1 providers?, \d+ failing, \d+ updates announced(; last: .+)?", s["StatusText"]), s
+    assert re.fullmatch(r"1 providers?, \d+ failing, \d+ updates announced since start(; last: .+)?", s["StatusText"]), s
     assert f'Status: "{s["StatusText"]}"' in booted.systemctl("status", "tracker.service").stdout
 
     # "active" came from READY=1, not from the exec: tracker logged tracker_started (which
@@ -675,7 +675,7 @@ def test_new_updates_on_the_page_are_journaled_exactly_once(booted: Booted):
     assert all(e["PRIORITY"] == "6" and e["MESSAGE_ID"] == INCIDENT_UPDATE_MESSAGE_ID
                for e in booted.events("incident_update"))
     status = booted.show("tracker.service", "StatusText")["StatusText"]
-    assert re.match(r"1 providers?, 0 failing, 6 updates announced; last: GitHub: ", status), status
+    assert re.match(r"1 providers?, 0 failing, 6 updates announced since start; last: GitHub: ", status), status
 
 
 def test_a_record_too_big_for_one_datagram_reaches_the_journal_whole(booted: Booted):
@@ -705,7 +705,7 @@ def test_a_record_too_big_for_one_datagram_reaches_the_journal_whole(booted: Boo
     assert size > 256_000, size
     assert len(e["MESSAGE"]) <= 500 and "\n" not in e["MESSAGE"]
     status = booted.wait("STATUS= naming the huge update",
-                         lambda: re.match(r"1 providers?, 0 failing, 7 updates announced; last: GitHub: Actions run",
+                         lambda: re.match(r"1 providers?, 0 failing, 7 updates announced since start; last: GitHub: Actions run",
                                           t := booted.show("tracker.service", "StatusText")["StatusText"]) and t,
                          timeout=10)
     assert len(status) <= 200, status

@@ -357,11 +357,16 @@ class Poller:
         config that does not load is logged and the running one kept."""
         if self.reload is None:
             return
+        # systemctl shows "reloading" until READY=1 comes back (sd_notify(3), Type=notify).
+        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
-            new = self.reload()
+            self._apply(self.reload())
         except TrackerError as e:
             self.log.error("config_reload_failed", error=str(e), detail="keeping the running configuration")
-            return
+        finally:
+            systemd.notify("READY=1")
+
+    def _apply(self, new: Settings) -> None:
         old = self.providers
         fresh = {p.id: p for p in new.providers}
         added = [pid for pid in fresh if pid not in old]
@@ -398,7 +403,9 @@ class Poller:
 
     def _status(self) -> str:
         failing = sum(1 for s in self.state.values() if s.get("failures"))
-        text = f"{len(self.providers)} providers, {failing} failing, {self.counts['announced']} updates announced"
+        n = len(self.providers)
+        text = (f"{n} provider{'s' if n != 1 else ''}, {failing} failing, "
+                f"{self.counts['announced']} updates announced since start")
         if self.last_update:
             text += f"; last: {self.last_update}"
         return text
