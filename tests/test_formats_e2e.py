@@ -120,7 +120,9 @@ def test_each_format_first_contact_then_news_once(name, server, tmp_path):
     route = server.route(path)
     route.body, route.content_type = before, ctype
     url = f"{server.base}{path}" if fmt not in ("incidentio", "instatus", "betterstack") else f"{server.base}/p"
-    config = write_config(tmp_path / "t.toml", [{"name": "P", "url": url, "format": fmt}])
+    # Feeds are left to `format = "auto"`: their URL says what they are.
+    entry = {"name": "P", "url": url} if fmt == "feed" else {"name": "P", "url": url, "format": fmt}
+    config = write_config(tmp_path / "t.toml", [entry])
     tracker = Tracker(config, tmp_path / "t.db")
     base = url
     code, records, err = tracker.once()
@@ -227,3 +229,22 @@ def test_a_hostile_feed_is_a_clean_provider_error(server, tmp_path):
     assert code == 0 and "Traceback" not in err
     (failed,) = [r for r in records if r["event"] == "poll_failed"]
     assert "feed declares XML entities (DOCTYPE); refused" in failed["error"]
+
+
+@pytest.mark.parametrize("url, fmt", [
+    ("https://status.cloud.google.com", "gcp"),
+    ("https://health.aws.amazon.com/health/status", "aws"),
+    ("https://slack-status.com", "slack"),
+    ("https://api.status.io/1.0/status/5b36dc6502d06804c08349f7", "statusio"),
+    ("https://example.instatus.com", "instatus"),
+    ("https://acme.betteruptime.com", "betterstack"),
+    ("https://acme.statuspage.io", "statuspage"),
+    ("https://www.githubstatus.com/history.atom", "feed"),
+    ("https://rssfeed.azure.status.microsoft/en-us/status/feed/", "feed"),
+    ("https://www.cloudflarestatus.com/api/v2/summary.json", "statuspage"),
+    ("https://status.openai.com", None),  # only asking the page tells: one probe
+])
+def test_auto_detection_from_the_url(url, fmt):
+    from tracker.adapters import detect_from_url
+
+    assert detect_from_url(url) == fmt

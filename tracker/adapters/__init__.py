@@ -40,10 +40,12 @@ def _incidentio(url: str) -> str:
 
 
 def _aws(url: str) -> str:
+    """AWS Health's current events, whatever page of health.aws.amazon.com is named; any other
+    URL (the legacy data.json, a mirror) is used as it is."""
     parts = urlsplit(url)
-    if parts.path.strip("/") or parts.hostname != "health.aws.amazon.com":
-        return url
-    return "https://health.aws.amazon.com/public/currentevents"
+    if parts.hostname == "health.aws.amazon.com" and "currentevents" not in parts.path:
+        return "https://health.aws.amazon.com/public/currentevents"
+    return url
 
 
 @dataclass(frozen=True)
