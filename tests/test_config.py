@@ -7,7 +7,6 @@ tmp_path as the working directory, so nothing is read from or written to the rea
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 from conftest import Tracker, updates_of, write_config

@@ -39,7 +39,6 @@ import signal
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 from importlib import metadata
 from pathlib import Path

@@ -59,7 +59,8 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .statuspage import MAX_INCIDENTS, MAX_TEXT, MAX_UPDATES, fallback_message
+from .common import collect
+from .statuspage import MAX_TEXT, MAX_UPDATES, fallback_message
 
 # Components per incident. An AWS regional outage lists ~150 services; far more is a broken
 # or hostile page. Kept in payload order, the rest dropped with a warning.
@@ -505,22 +506,11 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
             f"'archive'/'current', got {describe(payload)}"
         )
 
-    incidents: list[Incident] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
-    if len(items) > MAX_INCIDENTS:
-        skipped.append(f"{len(items)} events in one payload, only the first {MAX_INCIDENTS} kept")
-        items = items[:MAX_INCIDENTS]
-    for item, archived in items:
+    def build(pair: tuple[Any, bool], skipped: list[str]) -> Incident | None:
+        item, archived = pair
         if not isinstance(item, dict):
             skipped.append("an event that is not an object was skipped")
-            continue
-        incident = _legacy(item, archived, skipped) if legacy else _event(item, skipped)
-        if incident is None:
-            continue
-        if incident.incident_id in seen:
-            skipped.append(f"duplicate event id {incident.incident_id} skipped")
-            continue
-        seen.add(incident.incident_id)
-        incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+            return None
+        return _legacy(item, archived, skipped) if legacy else _event(item, skipped)
+
+    return collect(items, build, what="event", plural="events")

@@ -36,7 +36,7 @@ from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .aws import UpdateIds, clean_text, describe, ident, json_type, parse_time
-from .statuspage import MAX_INCIDENTS
+from .common import collect
 
 INCIDENT_STATUSES = {
     "INVESTIGATING": "investigating",
@@ -174,23 +174,12 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
             raise ParseError(f"Instatus '{key}' is a JSON {json_type(value)}, not a list")
         items.extend((kind, item) for item in value)
 
-    incidents: list[Incident] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
-    if len(items) > MAX_INCIDENTS:
-        skipped.append(f"{len(items)} incidents and maintenances in one payload, only the first {MAX_INCIDENTS} kept")
-        items = items[:MAX_INCIDENTS]
-    for kind, item in items:
+    def build(pair: tuple[str, Any], skipped: list[str]) -> Incident | None:
+        kind, item = pair
         if not isinstance(item, dict):
             article = "an incident" if kind == "incident" else "a maintenance"
             skipped.append(f"{article} that is not an object was skipped")
-            continue
-        incident = _incident(item, skipped) if kind == "incident" else _maintenance(item, skipped)
-        if incident is None:
-            continue
-        if incident.incident_id in seen:
-            skipped.append(f"duplicate id {incident.incident_id} skipped")
-            continue
-        seen.add(incident.incident_id)
-        incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+            return None
+        return _incident(item, skipped) if kind == "incident" else _maintenance(item, skipped)
+
+    return collect(items, build, plural="incidents and maintenances")

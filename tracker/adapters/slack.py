@@ -38,7 +38,8 @@ from typing import Any
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
-from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
+from .common import collect, objects_only
+from .statuspage import MAX_UPDATES, fallback_message
 
 IMPACTS = {"outage": "major", "incident": "minor", "notice": "none"}
 STATUSES = {"active": "investigating", "resolved": "resolved"}
@@ -132,22 +133,4 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
         items = []
     if not isinstance(items, list):
         raise ParseError(f"Slack 'active_incidents' is a JSON {json_type(items)}, not a list")
-    incidents: list[Incident] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
-    if len(items) > MAX_INCIDENTS:
-        skipped.append(f"{len(items)} incidents in one payload, only the first {MAX_INCIDENTS} kept")
-        items = items[:MAX_INCIDENTS]
-    for item in items:
-        if not isinstance(item, dict):
-            skipped.append("an incident that is not an object was skipped")
-            continue
-        incident = _incident(item, skipped)
-        if incident is None:
-            continue
-        if incident.incident_id in seen:
-            skipped.append(f"duplicate incident id {incident.incident_id} skipped")
-            continue
-        seen.add(incident.incident_id)
-        incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+    return collect(items, objects_only(_incident))

@@ -56,7 +56,8 @@ from urllib.parse import urlsplit
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
-from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
+from .common import collect
+from .statuspage import MAX_UPDATES, fallback_message
 
 STATES = {100: "investigating", 200: "identified", 300: "monitoring", 400: "resolved"}
 IMPACTS = {300: "minor", 400: "major", 500: "critical", 600: "critical"}
@@ -227,22 +228,11 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
         items.extend(("maintenance", bucket, item) for item in value)
 
     page_url = _page_url(base_url)
-    incidents: list[Incident] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
-    if len(items) > MAX_INCIDENTS:
-        skipped.append(f"{len(items)} incidents and maintenances in one payload, only the first {MAX_INCIDENTS} kept")
-        items = items[:MAX_INCIDENTS]
-    for kind, bucket, item in items:
+    def build(entry: tuple[str, str, Any], skipped: list[str]) -> Incident | None:
+        kind, bucket, item = entry
         if not isinstance(item, dict):
             skipped.append(f"an item of '{bucket}' that is not an object was skipped")
-            continue
-        incident = _event(item, kind, bucket, names_by_id, page_url, skipped)
-        if incident is None:
-            continue
-        if incident.incident_id in seen:
-            skipped.append(f"duplicate id {incident.incident_id} skipped")
-            continue
-        seen.add(incident.incident_id)
-        incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+            return None
+        return _event(item, kind, bucket, names_by_id, page_url, skipped)
+
+    return collect(items, build, plural="incidents and maintenances")

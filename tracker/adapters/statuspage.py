@@ -13,6 +13,7 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
+from .common import MAX_INCIDENTS, collect, objects_only  # noqa: F401 - MAX_INCIDENTS re-exported
 
 # Statuses only scheduled maintenances use; with `impact: maintenance` or `scheduled_for`
 # they mark an item as a maintenance rather than an incident.
@@ -20,7 +21,6 @@ MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "comp
 MAX_TEXT = 64 * 1024  # characters kept of a title or body; longer text is cut with a mark
 # A real incidents.json holds 50 incidents of a few dozen updates each; far more is a broken or
 # hostile page, and what is past these caps is skipped with a warning rather than stored.
-MAX_INCIDENTS = 500
 MAX_UPDATES = 500  # per incident
 
 
@@ -175,22 +175,4 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     page = payload.get("page") if isinstance(payload.get("page"), dict) else {}
     page_url = page.get("url") if isinstance(page.get("url"), str) and page.get("url") else base_url
 
-    incidents: list[Incident] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
-    if len(items) > MAX_INCIDENTS:
-        skipped.append(f"{len(items)} incidents in one payload, only the first {MAX_INCIDENTS} kept")
-        items = items[:MAX_INCIDENTS]
-    for item in items:
-        if not isinstance(item, dict):
-            skipped.append("an incident that is not an object was skipped")
-            continue
-        incident = _incident(item, page_url, skipped)
-        if incident is None:
-            continue
-        if incident.incident_id in seen:
-            skipped.append(f"duplicate incident id {incident.incident_id} skipped")
-            continue
-        seen.add(incident.incident_id)
-        incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+    return collect(items, objects_only(lambda item, skipped: _incident(item, page_url, skipped)))
