@@ -918,3 +918,15 @@ def test_betterstack_wrong_shapes() -> None:
     result = betterstack.parse(payload)
     assert [len(i.updates) for i in result.incidents] == [1, 0]
     assert len(result.skipped) == 2
+
+
+def test_broken_markup_in_a_vendor_text_stays_linear() -> None:
+    """html.parser is quadratic on "<p><a<a<a…" (100 kB took 5 s); page text is untrusted."""
+    import time
+
+    payload = load("slack-status-current-2026-09-01.json")
+    payload["active_incidents"][0]["notes"][0]["body"] = "<p>" + "<a" * 400_000
+    started = time.perf_counter()
+    result = slack.parse(payload)
+    assert time.perf_counter() - started < 2.0
+    assert result.incidents[0].updates[0].message.startswith("<a<a<a")

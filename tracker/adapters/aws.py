@@ -115,6 +115,7 @@ _BLOCK_TAGS = frozenset(
     "p div ul ol li h1 h2 h3 h4 h5 h6 tr table blockquote pre section article header footer dl dt dd hr".split()
 )
 _MANY_NEWLINES = re.compile(r"\n{3,}")
+_STRAY_LT = re.compile(r"<(?![a-zA-Z/!?][^<>]*>)")
 
 
 class _Reducer(HTMLParser):
@@ -162,7 +163,9 @@ def html_to_text(value: str) -> str:
     (Markdown, plain text, "A <-> B") keeps everything else as written."""
     if _LOOKS_HTML.search(value):
         parser = _Reducer()
-        parser.feed(value)
+        # html.parser goes quadratic on broken markup ("<p>" then "<a<a<a…": 100 kB took 5 s),
+        # and page text is untrusted: a "<" that does not open a complete tag is text.
+        parser.feed(_STRAY_LT.sub("&lt;", value))
         parser.close()
         value = "".join(parser.out).replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
         lines = [" ".join(line.split()) for line in value.split("\n")]
