@@ -59,7 +59,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
+from .common import add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
 
 CLEAR = frozenset({"resolved", "operational"})

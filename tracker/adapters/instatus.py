@@ -35,7 +35,7 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, clean_text, describe, ident, json_type, parse_time
+from .common import UpdateIds, clean_text, describe, ident, json_type, parse_time
 from .common import collect
 
 INCIDENT_STATUSES = {

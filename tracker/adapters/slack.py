@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
+from .common import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .common import collect, objects_only
 from .statuspage import MAX_UPDATES, fallback_message
 

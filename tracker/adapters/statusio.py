@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .aws import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
+from .common import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .common import collect
 from .statuspage import MAX_UPDATES, fallback_message
 

@@ -13,12 +13,11 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .common import MAX_INCIDENTS, collect, objects_only  # noqa: F401 - MAX_INCIDENTS re-exported
+from .common import MAX_INCIDENTS, MAX_TEXT, collect, objects_only  # noqa: F401 - MAX_INCIDENTS re-exported
 
 # Statuses only scheduled maintenances use; with `impact: maintenance` or `scheduled_for`
 # they mark an item as a maintenance rather than an incident.
 MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
-MAX_TEXT = 64 * 1024  # characters kept of a title or body; longer text is cut with a mark
 # A real incidents.json holds 50 incidents of a few dozen updates each; far more is a broken or
 # hostile page, and what is past these caps is skipped with a warning rather than stored.
 MAX_UPDATES = 500  # per incident
