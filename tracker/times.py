@@ -13,7 +13,9 @@ _ISO_UTC_WORD = re.compile(r"\s*(?:UTC|GMT|Z)$", re.IGNORECASE)
 def iso(dt: datetime) -> str:
     """Fixed-width UTC text ("2025-11-14T20:53:41.000Z"), so stored values sort as strings."""
     dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # Formatted by hand: strftime's %Y does not zero-pad years before 1000 on Linux.
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}.{dt.microsecond // 1000:03d}Z")
 
 
 def now_iso() -> str:
