@@ -293,3 +293,16 @@ def test_units_name_the_exit_code_of_a_config_error():
     service = (ROOT / "systemd" / "tracker.service").read_text()
     assert "RestartPreventExitStatus=78" in service and "Restart=on-failure" in service
     assert "Type=notify" in service and "WatchdogSec=" in service and "StateDirectory=tracker" in service
+
+
+def test_journal_target_writes_stdout_when_journald_goes_away(github_page, tmp_path, monkeypatch):
+    payload, route, tracker = github_page
+    sock = tmp_path / "journal.sock"
+    listener = Listener(str(sock))
+    listener.close()  # the socket file stays, nobody listens: sends are refused
+    monkeypatch.setenv("TRACKER_JOURNAL_SOCKET", str(sock))
+    p = subprocess.run(tracker.args("run", "--once", "--log-target", "journal"),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    records = parse_lines(p.stdout)
+    assert records[0]["event"] == "tracker_started" and updates_of(records)

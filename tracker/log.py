@@ -130,8 +130,13 @@ class JournalRenderer:
             name_ = field_name(key)
             if name_ and value is not None:
                 fields[name_] = value if isinstance(value, str) else json.dumps(value)
-        fields["TRACKER_JSON"] = self.json(logger, name, event_dict)
-        self.sender.send(fields)
+        fields["TRACKER_JSON"] = line = self.json(logger, name, event_dict)
+        try:
+            self.sender.send(fields)
+        except OSError:
+            # journald is away (restarting, or its socket gone): write the JSON line to
+            # stdout, which systemd also connects to the journal, rather than lose it.
+            return line
         raise structlog.DropEvent
 
 
