@@ -450,11 +450,3 @@ def migrate(ctx: click.Context, config_path: str | None, database: str | None) -
     for name in ran:
         click.echo(f"Applied {name}")
     click.echo(f"{settings.database}: schema up to date" + ("" if ran else " (nothing to apply)"))
-
-
-def main() -> None:  # pragma: no cover - console entry point alias
-    cli(prog_name="tracker")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

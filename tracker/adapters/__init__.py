@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..models import ParseResult
@@ -108,11 +107,4 @@ def detect_from_url(url: str) -> str | None:
     return None
 
 
-def get_adapter(kind: str) -> Adapter:
-    try:
-        return ADAPTERS[kind]
-    except KeyError:
-        raise KeyError(f"no adapter for format {kind!r}") from None
-
-
-__all__ = ["ADAPTERS", "FORMATS", "Format", "detect_from_url", "get_adapter", "Any"]
+__all__ = ["ADAPTERS", "FORMATS", "Format", "detect_from_url"]
