@@ -28,15 +28,17 @@ def collect(
     what: str = "incident",
     plural: str = "incidents",
     skipped: list[str] | None = None,
+    container: str = "payload",
+    limit: int = MAX_INCIDENTS,
 ) -> ParseResult:
     """Build an Incident from each item, in order: at most MAX_INCIDENTS of them, an item
     `build` returns None for skipped (with the warning it added), a repeated id skipped.
 
     `build(item, skipped)` appends its own warnings to `skipped`."""
     skipped = [] if skipped is None else skipped
-    if len(items) > MAX_INCIDENTS:
-        skipped.append(f"{len(items)} {plural} in one payload, only the first {MAX_INCIDENTS} kept")
-        items = items[:MAX_INCIDENTS]
+    if len(items) > limit:
+        skipped.append(f"{len(items)} {plural} in one {container}, only the first {limit} kept")
+        items = items[:limit]
     incidents: list[Incident] = []
     seen: set[str] = set()
     for item in items:

@@ -60,6 +60,7 @@ from .. import times
 from ..errors import ParseError
 from ..models import CLOSED_STATUSES, Incident, ParseResult, Update
 from ..text import clean
+from .common import collect
 
 MAX_ENTRIES = 500
 MAX_UPDATES = 500  # blocks of one growing entry; the newest are kept
@@ -565,20 +566,8 @@ def parse(payload: bytes | str, *, base_url: str | None = None) -> ParseResult:
         raise ParseError(f"expected an RSS or Atom feed, got an XML document with root <{name[:40]}>")
     base = base_url or feed_link
 
-    skipped: list[str] = []
-    if len(items) > MAX_ENTRIES:
-        skipped.append(f"{len(items)} entries in one feed, only the first {MAX_ENTRIES} kept")
-        items = items[:MAX_ENTRIES]
-    incidents: list[Incident] = []
-    seen: set[str] = set()
-    for item in items:
-        entry = _rss_item(item) if rss else _atom_entry(item)
-        incident = _incident(entry, rss, base, skipped)
-        if incident is None:
-            continue
-        if incident.incident_id in seen:
-            skipped.append(f"duplicate entry id {incident.incident_id} skipped")
-            continue
-        seen.add(incident.incident_id)
-        incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+    return collect(
+        items,
+        lambda item, skipped: _incident(_rss_item(item) if rss else _atom_entry(item), rss, base, skipped),
+        what="entry", plural="entries", container="feed", limit=MAX_ENTRIES,
+    )
