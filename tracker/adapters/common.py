@@ -17,6 +17,9 @@ MAX_INCIDENTS = 500  # per payload; more is a broken or hostile page
 # or hostile page. Kept in payload order, the rest dropped with a warning.
 MAX_COMPONENTS = 250
 MAX_TEXT = 64 * 1024  # characters kept of a title or body; longer text is cut with a mark
+# A real incidents.json holds 50 incidents of a few dozen updates each; far more is a broken or
+# hostile page, and what is past these caps is skipped with a warning rather than stored.
+MAX_UPDATES = 500  # per incident
 
 T = TypeVar("T")
 
@@ -63,6 +66,12 @@ def objects_only(build: Callable[[dict[str, Any], list[str]], Incident | None], 
         return build(item, skipped)
 
     return wrapped
+
+
+def fallback_message(status: str, impact: str) -> str:
+    """What `message` says when the page gives no text: "Investigating (impact: minor)"."""
+    words = status.replace("_", " ").strip().capitalize() or "Update"
+    return f"{words} (impact: {impact})"
 
 
 # -- text, ids and times, as the vendor adapters read them ----------------------------

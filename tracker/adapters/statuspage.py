@@ -13,14 +13,11 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .common import MAX_INCIDENTS, MAX_TEXT, collect, objects_only  # noqa: F401 - MAX_INCIDENTS re-exported
+from .common import MAX_INCIDENTS, MAX_TEXT, MAX_UPDATES, collect, fallback_message, objects_only  # noqa: F401 - MAX_INCIDENTS re-exported
 
 # Statuses only scheduled maintenances use; with `impact: maintenance` or `scheduled_for`
 # they mark an item as a maintenance rather than an incident.
 MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
-# A real incidents.json holds 50 incidents of a few dozen updates each; far more is a broken or
-# hostile page, and what is past these caps is skipped with a warning rather than stored.
-MAX_UPDATES = 500  # per incident
 
 
 def _text(value: Any) -> str:
@@ -51,12 +48,6 @@ def _names(items: Any) -> tuple[str, ...]:
         if isinstance(name, str) and name.strip() and name.strip() not in names:
             names.append(name.strip())
     return tuple(names)
-
-
-def fallback_message(status: str, impact: str) -> str:
-    """What `message` says when the page gives an empty body (incident.io's copy of the API)."""
-    words = status.replace("_", " ").strip().capitalize() or "Update"
-    return f"{words} (impact: {impact})"
 
 
 def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) -> Incident | None:
