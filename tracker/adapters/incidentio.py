@@ -36,8 +36,7 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .common import MAX_INCIDENTS
-from .statuspage import MAX_TEXT, MAX_UPDATES, fallback_message
+from .common import MAX_INCIDENTS, MAX_TEXT, MAX_UPDATES, fallback_message
 
 STATUSES = {
     "maintenance_scheduled": "scheduled",
