@@ -3,15 +3,25 @@
 Per-operation timeouts are not a deadline (a server sending one byte every few seconds never
 trips a read timeout), so the body is streamed and the wall clock checked between chunks; the
 size cap counts decoded bytes, so a gzip bomb stops at the cap.
+
+Redirects are followed here, not by requests, so that each target is looked at before it is
+requested: only http(s), at most MAX_REDIRECTS, and never to a loopback, private or
+link-local address (cloud metadata at 169.254.169.254 included) unless the URL asked for is
+itself on such an address (SPEC §4 "Failures are isolated").
 """
 
 from __future__ import annotations
 
+import html
+import ipaddress
 import os
+import re
+import socket
 import threading
-import urllib.request
 import time
+import urllib.request
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -22,6 +32,9 @@ from .errors import FetchError
 USER_AGENT = f"tracker/{__version__} (status page poller; python-requests/{requests.__version__})"
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# NAT64 (RFC 6052): 64:ff9b::a9fe:a9fe is 169.254.169.254 behind a NAT64 gateway.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 @dataclass(frozen=True)
@@ -52,10 +65,14 @@ class HTTPStatusError(FetchError):
 class Fetcher:
     """Thread-safe: each thread that calls get() gets its own Session (connection pool)."""
 
-    def __init__(self, *, timeout: float = 20.0, max_bytes: int = 2 * 1024 * 1024, user_agent: str = USER_AGENT):
+    def __init__(self, *, timeout: float = 20.0, max_bytes: int = 2 * 1024 * 1024, user_agent: str = USER_AGENT,
+                 allow_private: bool | None = None):
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
+        # Redirects to loopback/private/link-local addresses: None decides per request (allowed
+        # when the URL asked for is itself on such an address), True/False force it.
+        self.allow_private = allow_private
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -66,7 +83,7 @@ class Fetcher:
             s = requests.Session()
             s.headers["User-Agent"] = self.user_agent
             s.headers["Accept"] = "application/json"
-            s.max_redirects = MAX_REDIRECTS
+            s.max_redirects = MAX_REDIRECTS  # unused: get() follows redirects itself
             # With trust_env, requests re-reads every proxy variable and ~/.netrc on each
             # request: half the CPU of a 304 poll. The environment does not change under a
             # running daemon, so read it once: the CA bundle requests would pick up, and,
@@ -89,38 +106,56 @@ class Fetcher:
                 s.close()
             self._sessions.clear()
 
-    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Fetched:
-        """GET `url`, conditionally if validators are given. Raises FetchError."""
+    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
+            allow_private: bool | None = None) -> Fetched:
+        """GET `url`, conditionally if validators are given, following at most MAX_REDIRECTS
+        redirects. A redirect to a loopback, private or link-local address is refused unless
+        `allow_private` (default: the Fetcher's, else whether `url` itself is on such an
+        address). Raises FetchError."""
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        if allow_private is None:
+            allow_private = self.allow_private
         started = time.monotonic()
         connect = min(5.0, self.timeout)
         read = min(10.0, self.timeout)
+        session = self.session()
+        current = url
         try:
-            with self.session().get(url, headers=headers, timeout=(connect, read), stream=True) as r:
-                if r.status_code == 304:
-                    r.content  # reach the (empty) body's end so the connection is kept alive
-                    return Fetched(304, None, "", etag, last_modified, r.url)
-                if r.status_code >= 400 or r.status_code < 200:
-                    raise HTTPStatusError(r.status_code, r.headers.get("Retry-After"))
-                buf = bytearray()
-                for chunk in _chunks(r):
-                    buf += chunk
-                    if len(buf) > self.max_bytes:
-                        raise FetchError(f"body larger than {self.max_bytes} bytes (decoded); cut off")
-                    if time.monotonic() - started > self.timeout:
-                        raise FetchError(f"no complete answer within {self.timeout:g} s; cut off")
-                return Fetched(
-                    status=r.status_code,
-                    body=bytes(buf),
-                    content_type=r.headers.get("Content-Type", ""),
-                    etag=r.headers.get("ETag"),
-                    last_modified=r.headers.get("Last-Modified"),
-                    url=r.url,
-                )
+            for hop in range(MAX_REDIRECTS + 1):
+                with session.get(current, headers=headers, timeout=(connect, read), stream=True,
+                                 allow_redirects=False) as r:
+                    if r.status_code in REDIRECT_STATUSES and "location" in r.headers:
+                        target = requests.utils.requote_uri(urljoin(r.url, session.get_redirect_target(r)))
+                        if hop == MAX_REDIRECTS:
+                            raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+                        _check_redirect(url, target, allow_private)
+                        current = target
+                        continue
+                    if r.status_code == 304:
+                        r.content  # reach the (empty) body's end so the connection is kept alive
+                        return Fetched(304, None, "", etag, last_modified, r.url)
+                    if r.status_code >= 400 or r.status_code < 200:
+                        raise HTTPStatusError(r.status_code, r.headers.get("Retry-After"))
+                    buf = bytearray()
+                    for chunk in _chunks(r):
+                        buf += chunk
+                        if len(buf) > self.max_bytes:
+                            raise FetchError(f"body larger than {self.max_bytes} bytes (decoded); cut off")
+                        if time.monotonic() - started > self.timeout:
+                            raise FetchError(f"no complete answer within {self.timeout:g} s; cut off")
+                    return Fetched(
+                        status=r.status_code,
+                        body=bytes(buf),
+                        content_type=r.headers.get("Content-Type", ""),
+                        etag=r.headers.get("ETag"),
+                        last_modified=r.headers.get("Last-Modified"),
+                        url=r.url,
+                    )
+            raise AssertionError("unreachable")  # pragma: no cover
         except FetchError:
             raise
         except urllib3.exceptions.ReadTimeoutError:
@@ -140,7 +175,7 @@ class Fetcher:
         except requests.exceptions.ContentDecodingError:
             raise FetchError("body could not be decoded (bad gzip/deflate)") from None
         except requests.exceptions.ConnectionError as e:
-            raise FetchError(f"connection failed: {_reason(e)}") from None
+            raise FetchError(_connection_failure(e)) from None
         except requests.exceptions.RequestException as e:
             raise FetchError(f"request failed: {_reason(e)}") from None
 
@@ -157,6 +192,121 @@ def _chunks(r: requests.Response):
         yield chunk
 
 
+def _check_redirect(origin: str, target: str, allow_private: bool | None) -> None:
+    """Raise FetchError unless `target` may be followed from a request for `origin`."""
+    parts = urlsplit(target)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FetchError("redirected to a URL that is not http(s)")
+    host = parts.hostname
+    if not host:
+        raise FetchError(f"redirected to {_show_url(target)}: no host")
+    if allow_private is True or host == urlsplit(origin).hostname:
+        return  # the provider's own host: nothing the configured URL does not already reach
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise FetchError(f"redirected to {_show_url(target)}: bad port") from None
+    found = [(ip, kind) for ip in _addresses(host, port) if (kind := non_public(ip))]
+    if not found:
+        return
+    if allow_private is None and _is_private_host(urlsplit(origin)):
+        return  # the configured page is itself on such an address (a lab, a test, an intranet)
+    ip, kind = found[0]
+    where = "" if _literal(host) else f"{host} is {ip}, "
+    raise FetchError(f"redirected to {_show_url(target)}: {where}a {kind} address (refused)")
+
+
+def non_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What kind of non-public address `ip` is (loopback, link-local, private, …), or None
+    for a public one. IPv4-mapped and NAT64 IPv6 forms are judged by their IPv4 address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:  # 169.254.0.0/16 (cloud metadata), fe80::/10
+        return "link-local"
+    if ip.is_unspecified:  # 0.0.0.0 and :: reach the host itself
+        return "unspecified"
+    if ip.is_private:  # 10/8, 172.16/12, 192.168/16, fc00::/7, …
+        return "private"
+    if ip.is_multicast:
+        return "multicast"
+    if not ip.is_global:  # 100.64.0.0/10 (carrier-grade NAT), reserved ranges
+        return "non-public"
+    return None
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Every address `host` resolves to (a literal is itself). A name that does not resolve
+    yields none: requesting it then fails as "cannot resolve" (or a proxy resolves it)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError):
+        return []
+    found = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        try:
+            found.append(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return found
+
+
+def _is_private_host(parts) -> bool:
+    host = parts.hostname
+    if not host:
+        return False
+    return any(non_public(ip) for ip in _addresses(host, parts.port or 443))
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+def _show_url(url: str, limit: int = 120) -> str:
+    """A URL from a page, fit for a log line: no control characters, no credentials, capped."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        url = url.replace(parts.netloc, parts.netloc.rsplit("@", 1)[-1], 1)
+    url = _CONTROL.sub("", url)
+    return url if len(url) <= limit else url[: limit - 1] + "…"
+
+
+def _connection_failure(e: requests.exceptions.ConnectionError) -> str:
+    """A failed connection in words a person can act on: which name did not resolve, which
+    host:port refused; else urllib3's innermost reason."""
+    chain: list[BaseException] = []
+    inner: BaseException | None = e
+    while inner is not None and inner not in chain:
+        chain.append(inner)
+        nxt = getattr(inner, "reason", None)
+        if not isinstance(nxt, BaseException):
+            nxt = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        inner = nxt or inner.__cause__
+    for x in chain:
+        if isinstance(x, urllib3.exceptions.NameResolutionError):
+            host = getattr(x, "_host", None) or getattr(getattr(x, "conn", None), "host", "?")
+            why = getattr(x, "_reason", None) or x.__cause__
+            detail = why.strerror if isinstance(why, OSError) and why.strerror else ""
+            return f"cannot resolve {_CONTROL.sub('', str(host))}" + (f" ({detail})" if detail else "")
+        if isinstance(x, urllib3.exceptions.NewConnectionError):
+            conn = getattr(x, "conn", None)
+            where = f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}"
+            cause = x.__cause__ or x.__context__
+            if isinstance(cause, ConnectionRefusedError):
+                return f"connection refused by {where}"
+            if isinstance(cause, OSError) and cause.strerror:
+                return f"cannot connect to {where}: {cause.strerror}"
+    return f"connection failed: {_reason(e)}"
+
+
 def _reason(e: Exception) -> str:
     """The innermost useful words of a requests/urllib3 exception, on one line."""
     inner: BaseException = e
@@ -165,3 +315,83 @@ def _reason(e: Exception) -> str:
     reason = getattr(inner, "reason", None)
     text = str(reason or inner)
     return " ".join(text.split())[:300]
+
+
+# C0 and C1 controls, DEL, and the bidi/zero-width format characters.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_RAW_TEXT = (b"script", b"style", b"template", b"title")
+DESCRIBE_CHARS = 60
+
+
+def describe_body(body: bytes, content_type: str) -> str:
+    """A short description of a body that was not what was expected, for an error message:
+    its media type and its HTML <title> (else its first visible text), e.g.
+    `text/html "Just a moment..."`. Untrusted text: control and bidi characters removed,
+    whitespace collapsed, at most DESCRIBE_CHARS characters. Linear in the body's size."""
+    media = content_type.split(";")[0].strip().lower() or "no content type"
+    media = " ".join(_CONTROL.sub(" ", media).split())[:60]
+    if not body:
+        return f"{media} (empty body)"
+    head = body[: 64 * 1024]  # a title or the first words are near the top; bounds the work
+    charset = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
+    markup = "html" in media or "xml" in media or head.lstrip().startswith(b"<")
+    if markup:
+        title, visible = _html_text(head)
+        text = title if title.strip() else visible
+        text = html.unescape(_decode(text, charset))
+    else:
+        text = _decode(head, charset)
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    if not text:
+        return media
+    if len(text) > DESCRIBE_CHARS:
+        text = text[: DESCRIBE_CHARS - 1].rstrip() + "…"
+    return f'{media} "{text}"'
+
+
+def _html_text(raw: bytes) -> tuple[bytes, bytes]:
+    """The first <title>'s text and the visible text of an HTML document (tags, comments,
+    scripts and styles dropped; entities left for the caller). One pass, linear in the size,
+    whatever the markup: a '<' not followed by a letter, '/', '!' or '?' is text, as browsers
+    read it, and an unterminated tag or comment ends the text."""
+    lower = raw.lower()
+    out: list[bytes] = []
+    title = b""
+    i, n = 0, len(raw)
+    while i < n:
+        lt = raw.find(b"<", i)
+        if lt < 0:
+            out.append(raw[i:])
+            break
+        out.append(raw[i:lt])
+        nxt = raw[lt + 1 : lt + 2]
+        if not (nxt.isalpha() or nxt in (b"/", b"!", b"?")):
+            out.append(b"<")
+            i = lt + 1
+            continue
+        if raw.startswith(b"<!--", lt):
+            end = raw.find(b"-->", lt + 4)
+            i = n if end < 0 else end + 3
+            out.append(b" ")
+            continue
+        gt = raw.find(b">", lt + 1)
+        if gt < 0:
+            break
+        name = re.match(rb"[a-z]+", lower[lt + 1 : min(gt, lt + 20)])
+        i = gt + 1
+        out.append(b" ")
+        if name and name.group(0) in _RAW_TEXT:  # contents are not markup: up to the closing tag
+            close = lower.find(b"</" + name.group(0), i)
+            close = n if close < 0 else close
+            if name.group(0) == b"title":
+                title = title or raw[i:close]
+                out.append(raw[i:close])
+            i = close
+    return title, b"".join(out)
+
+
+def _decode(raw: bytes, charset: re.Match | None) -> str:
+    try:
+        return raw.decode(charset.group(1) if charset else "utf-8", errors="replace")
+    except LookupError:
+        return raw.decode("utf-8", errors="replace")
