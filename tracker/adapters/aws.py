@@ -57,10 +57,9 @@ from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .common import (  # noqa: F401 - MAX_COMPONENTS re-exported
-    MAX_COMPONENTS, json_type, describe, ident, clip, html_to_text, clean_text, parse_time,
-    epoch_iso, compact_time, UpdateIds, cap_components, add_unique, collect,
+    MAX_COMPONENTS, MAX_UPDATES, json_type, describe, ident, clean_text,
+    epoch_iso, UpdateIds, cap_components, add_unique, collect, fallback_message,
 )
-from .statuspage import MAX_UPDATES, fallback_message
 
 
 DASHBOARD_URL = "https://health.aws.amazon.com/health/status"
@@ -299,7 +298,7 @@ def _legacy(item: dict[str, Any], archived: bool, skipped: list[str]) -> Inciden
     )
 
 
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """AWS currentevents (array) or legacy data.json (object) -> incidents, oldest update first."""
     items: list[tuple[Any, bool]] = []
     legacy = False

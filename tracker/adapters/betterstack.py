@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .common import add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
-from .statuspage import MAX_INCIDENTS, MAX_UPDATES, fallback_message
+from .common import MAX_INCIDENTS, MAX_UPDATES, fallback_message
 
 CLEAR = frozenset({"resolved", "operational"})
 _IMPACT = {"downtime": "critical", "degraded": "minor"}
@@ -216,7 +216,7 @@ def _report(
     )
 
 
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """Better Stack /index.json -> status reports with their updates, oldest update first."""
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, dict) or data.get("type") != "status_page":

@@ -49,7 +49,7 @@ from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .common import UpdateIds, add_unique, cap_components, clean_text, describe, ident, parse_time
 from .common import collect, objects_only
-from .statuspage import MAX_UPDATES, fallback_message
+from .common import MAX_UPDATES, fallback_message
 
 PAGE_URL = "https://status.cloud.google.com/"
 SEVERITY = {"low": "minor", "medium": "major", "high": "critical"}
@@ -168,7 +168,7 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
     )
 
 
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """Google Cloud incidents.json -> incidents with their updates, oldest update first."""
     if not isinstance(payload, list):
         raise ParseError(

@@ -152,7 +152,7 @@ def _maintenance(item: dict[str, Any], skipped: list[str]) -> Incident | None:
     )
 
 
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """Instatus /summary.json -> active incidents and maintenances, one update each."""
     page = payload.get("page") if isinstance(payload, dict) else None
     known = isinstance(payload, dict) and (

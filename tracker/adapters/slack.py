@@ -39,7 +39,7 @@ from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .common import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .common import collect, objects_only
-from .statuspage import MAX_UPDATES, fallback_message
+from .common import MAX_UPDATES, fallback_message
 
 IMPACTS = {"outage": "major", "incident": "minor", "notice": "none"}
 STATUSES = {"active": "investigating", "resolved": "resolved"}
@@ -122,7 +122,7 @@ def _incident(item: dict[str, Any], skipped: list[str]) -> Incident | None:
     )
 
 
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """Slack /api/v2.0.0/current -> active incidents with their notes, oldest note first."""
     if not isinstance(payload, dict) or "active_incidents" not in payload:
         raise ParseError(

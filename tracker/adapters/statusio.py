@@ -57,7 +57,7 @@ from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
 from .common import UpdateIds, add_unique, cap_components, clean_text, describe, ident, json_type, parse_time
 from .common import collect
-from .statuspage import MAX_UPDATES, fallback_message
+from .common import MAX_UPDATES, fallback_message
 
 STATES = {100: "investigating", 200: "identified", 300: "monitoring", 400: "resolved"}
 IMPACTS = {300: "minor", 400: "major", 500: "critical", 600: "critical"}
@@ -189,7 +189,7 @@ def _event(
     )
 
 
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """status.io /1.0/status/<id> -> active incidents and active/upcoming maintenances."""
     result = payload.get("result") if isinstance(payload, dict) else None
     if not isinstance(result, dict) or not any(k in result for k in ("status_overall", "incidents", "maintenance")):
