@@ -1,16 +1,23 @@
-"""What every adapter does with the list of items a payload carries."""
+"""What every adapter shares: the caps, the loop over a payload's items, the one HTML-to-text
+reducer, ids, times and the fallback message.
+
+Every adapter is `parse(payload, *, base_url=None, now=None) -> ParseResult`: pure, payload in,
+incidents out (an adapter that needs no clock ignores `now`). Adapters import shared code from
+here, never from each other.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from typing import Any, TypeVar
 
 from .. import times
 from ..models import Incident, ParseResult
+from ..text import clean
 
 MAX_INCIDENTS = 500  # per payload; more is a broken or hostile page
 # Components per incident. An AWS regional outage lists ~150 services; far more is a broken
@@ -20,6 +27,8 @@ MAX_TEXT = 64 * 1024  # characters kept of a title or body; longer text is cut w
 # A real incidents.json holds 50 incidents of a few dozen updates each; far more is a broken or
 # hostile page, and what is past these caps is skipped with a warning rather than stored.
 MAX_UPDATES = 500  # per incident
+# Statuses only scheduled maintenances use (Statuspage's words, which feeds print too).
+MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
 
 T = TypeVar("T")
 
@@ -112,79 +121,138 @@ def clip(value: str) -> str:
     return value
 
 
+# -- HTML -> plain text: the one reducer every adapter uses (docs/contract.md §3) ----------
+
 # A start/end tag or an entity. "A <-> B", "x < y" and Markdown "<https://…>" are not markup.
 _LOOKS_HTML = re.compile(
-    r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|/[a-zA-Z][a-zA-Z0-9]*\s*>)|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});"
+    r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|/[a-zA-Z][a-zA-Z0-9]*\s*>|!--|!\[CDATA\[)"
+    r"|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});"
 )
+# Tags that start or end a paragraph (a blank line), and tags that start a line.
 _BLOCK_TAGS = frozenset(
-    "p div ul ol li h1 h2 h3 h4 h5 h6 tr table blockquote pre section article header footer dl dt dd hr".split()
+    "p div section article header footer ul ol table h1 h2 h3 h4 h5 h6 blockquote pre hr dl".split()
 )
+_LINE_TAGS = frozenset("tr dt dd".split())
+_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
+BULLET = "• "  # what a list item (<li>) starts with
+_MAX_OPEN_LINKS = 16  # nested <a> deeper than this are read as text (keeps hostile markup linear)
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _MANY_NEWLINES = re.compile(r"\n{3,}")
-_STRAY_LT = re.compile(r"<(?![a-zA-Z/!?][^<>]*>)")
+
+# Markup tokens, matched in one left-to-right pass. html.parser is not used: it is quadratic on
+# broken markup such as "<a<a<a…" (200 kB took 20 s), and page text is untrusted. A tag cannot
+# contain "<", so every attempt stops at the next "<" and the pass stays linear; a "<" that
+# starts no tag ("error rates < 1%") is text.
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|\Z)"
+    r"|<!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
+    r"|<(?P<end>/?)(?P<tag>[A-Za-z][A-Za-z0-9:-]{0,40})(?P<attrs>[\s/][^<>]*)?>"
+    r"|<[!?][^<>]*>",
+    re.DOTALL,
+)
 
 
-class _Reducer(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip = 0
-        self.links: list[tuple[str | None, int]] = []
+def _link_address(attrs: str | None) -> str:
+    m = _HREF.search(attrs or "")
+    if not m:
+        return ""
+    return html.unescape(next(g for g in m.groups() if g is not None)).strip()
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self.skip += 1
-        elif tag == "br" or tag in _BLOCK_TAGS:
-            self.out.append("\n")
-            if tag == "li":
-                self.out.append("• ")
-        elif tag == "a":
-            self.links.append((dict(attrs).get("href"), len(self.out)))
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self.skip = max(0, self.skip - 1)
+def _reduce(markup: str) -> str:
+    """Markup -> text with line breaks where blocks, list items, rows and <br> were."""
+    parts: list[str] = []
+    skip = 0  # inside <script>/<style>/…
+    links: list[tuple[str, int]] = []  # open <a>: address, where its label starts in `parts`
+    pos = 0
+    for m in _MARKUP.finditer(markup):
+        if not skip and m.start() > pos:
+            parts.append(html.unescape(markup[pos : m.start()]))
+        pos = m.end()
+        if m.group("cdata") is not None:
+            if not skip:
+                parts.append(m.group("cdata"))
+            continue
+        tag = m.group("tag")
+        if tag is None:  # comment, declaration, processing instruction
+            continue
+        tag = tag.lower().rsplit(":", 1)[-1]
+        closing = bool(m.group("end"))
+        if tag in _SKIP_TAGS:
+            skip = max(0, skip - 1) if closing else skip + (not m.group().endswith("/>"))
+        elif skip:
+            continue
+        elif tag == "br":
+            parts.append("\n")
+        elif tag == "li":
+            if not closing:
+                parts.append("\n" + BULLET)
         elif tag in _BLOCK_TAGS:
-            self.out.append("\n")
-        elif tag == "a" and self.links:
-            href, start = self.links.pop()
-            label = "".join(self.out[start:]).strip()
-            href = (href or "").strip()
-            if href.startswith(("http://", "https://", "mailto:")) and label and label not in (
-                href,
-                href.removeprefix("mailto:"),
-            ):
-                self.out.append(f" ({href})")
+            parts.append("\n\n")
+        elif tag in _LINE_TAGS:
+            if not closing:
+                parts.append("\n")
+        elif tag in ("td", "th"):
+            if not closing:
+                parts.append(" ")
+        elif tag == "a":
+            if not closing:
+                if len(links) < _MAX_OPEN_LINKS:
+                    links.append((_link_address(m.group("attrs")), len(parts)))
+            elif links:
+                href, start = links.pop()
+                label = "".join(parts[start:]).strip()
+                # The address is kept when the text does not already say it.
+                if href.startswith(("http://", "https://", "mailto:")) and label and label not in (
+                    href, href.removeprefix("mailto:"),
+                ):
+                    parts.append(f" ({href})")
+    if not skip and pos < len(markup):
+        parts.append(html.unescape(markup[pos:]))
+    # Pages that escape twice ("&amp;nbsp;") leave an entity after one unescaping.
+    return unescape("".join(parts))
 
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(data)
+
+def unescape(value: str) -> str:
+    """Entities decoded, and only they (pages that escape twice leave "&amp;nbsp;")."""
+    return _ENTITY.sub(lambda e: html.unescape(e.group()), value)
 
 
-def html_to_text(value: str) -> str:
-    """HTML (or plain text) -> plain text. Text with markup: tags dropped, entities decoded,
-    links kept as their text (plus the address when it differs), block ends and <br> as line
-    breaks, runs of spaces collapsed. Every text: CR/CRLF -> LF, no-break spaces -> spaces,
-    trailing spaces and more than one blank line in a row removed. Text without markup
-    (Markdown, plain text, "A <-> B") keeps everything else as written."""
-    if _LOOKS_HTML.search(value):
-        parser = _Reducer()
-        # html.parser goes quadratic on broken markup ("<p>" then "<a<a<a…": 100 kB took 5 s),
-        # and page text is untrusted: a "<" that does not open a complete tag is text.
-        parser.feed(_STRAY_LT.sub("&lt;", value))
-        parser.close()
-        value = "".join(parser.out).replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-        lines = [" ".join(line.split()) for line in value.split("\n")]
+def html_to_text(value: str, *, markup: bool | None = None) -> str:
+    """HTML (or plain text) -> plain text, the same way for every format.
+
+    Text with markup: tags dropped; entities decoded (also twice-escaped ones); links kept as
+    their text, plus the address when the text does not say it; paragraphs and other blocks
+    as a blank line, <br>, table rows and list items as a line break, a list item starting
+    with BULLET; script, style and comments dropped; runs of spaces collapsed.
+    Text without markup (Markdown, plain text, "A <-> B") keeps its spacing as written.
+    `markup` says which the text is; None (the default): markup if it has a tag or an entity.
+    Every text: CR/CRLF -> LF, no-break spaces -> spaces, control, escape and bidi characters
+    removed, trailing spaces and more than one blank line in a row removed.
+    """
+    if markup if markup is not None else _LOOKS_HTML.search(value):
+        value = _reduce(value).replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+        value = "\n".join(" ".join(line.split()) for line in value.split("\n"))
     else:
-        value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-        lines = [line.rstrip() for line in value.split("\n")]
-    return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+        value = value.replace("\xa0", " ")
+    value = clean(value, multiline=True)
+    return _MANY_NEWLINES.sub("\n\n", value).strip()
 
 
-def clean_text(value: Any) -> str:
+def clean_text(value: Any, *, markup: bool | None = None) -> str:
     """A page's text field as readable plain text ("" if absent), capped at MAX_TEXT."""
     if not isinstance(value, str):
         return ""
-    return clip(html_to_text(value))
+    return clip(html_to_text(value, markup=markup))
+
+
+def one_line(value: Any) -> str:
+    """A plain-text field (a title, an id, a category) as one line: entities decoded, tags
+    left as written, whitespace runs as one space, capped at MAX_TEXT."""
+    if not isinstance(value, str):
+        return ""
+    return " ".join(clean_text(unescape(value), markup=False).split())
 
 
 def parse_time(value: Any) -> str | None:

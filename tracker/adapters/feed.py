@@ -38,8 +38,9 @@ Impact: feeds state none. Maintenances get "maintenance"; everything else "minor
 Security: feeds are untrusted XML. A document with any DOCTYPE (the only place entities can be
 declared) is refused before it is parsed, so no entity expansion (billion laughs) and no
 external entity can happen; the check runs on the same decoded text that is then parsed, so an
-exotic encoding cannot hide it. Entry HTML is reduced by a one-pass tokenizer (html.parser is
-quadratic on broken markup). At most MAX_ENTRIES entries and MAX_UPDATES blocks per entry are
+exotic encoding cannot hide it. Entry HTML is reduced to text by the reducer every adapter
+shares (common.html_to_text, a one-pass tokenizer: html.parser is quadratic on broken
+markup). At most MAX_ENTRIES entries and MAX_UPDATES blocks per entry are
 read, the rest is skipped with a warning; messages are cut at MAX_TEXT characters.
 
 Block times are shown in the page's time zone ("UTC" on GitHub); common abbreviations and
@@ -59,14 +60,10 @@ from urllib.parse import urljoin, urlsplit
 from .. import times
 from ..errors import ParseError
 from ..models import CLOSED_STATUSES, Incident, ParseResult, Update
-from ..text import clean
-from .common import collect
+from .common import MAINTENANCE_STATUSES, MAX_INCIDENTS, MAX_TEXT, MAX_UPDATES, clean_text, collect  # noqa: F401
+from .common import one_line as _plain
 
-MAX_ENTRIES = 500
-MAX_UPDATES = 500  # blocks of one growing entry; the newest are kept
-MAX_TEXT = 64 * 1024  # characters kept of a message; longer text is cut with a mark
-
-MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
+MAX_ENTRIES = MAX_INCIDENTS  # an entry is an incident; MAX_UPDATES caps the blocks of one entry
 IMPACT_INCIDENT = "minor"
 IMPACT_MAINTENANCE = "maintenance"
 OPEN_STATUS = "investigating"
@@ -148,88 +145,6 @@ def _child(el: ET.Element, name: str) -> ET.Element | None:
 
 def _text_of(el: ET.Element | None) -> str:
     return "".join(el.itertext()) if el is not None else ""
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML -> plain text
-
-_BLOCK_TAGS = frozenset(
-    {"p", "div", "section", "article", "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
-     "blockquote", "pre", "hr", "dl", "dt", "dd"}
-)
-_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-
-
-# Markup tokens, matched in one left-to-right pass. html.parser is not used: it is quadratic on
-# broken markup such as "<a<a<a…" (200 kB took 20 s), and feeds are untrusted. A tag cannot
-# contain "<", so every attempt stops at the next "<" and the pass stays linear; a "<" that starts
-# no tag ("error rates < 1%") is text.
-_MARKUP = re.compile(
-    r"<!--.*?(?:-->|\Z)"
-    r"|<!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
-    r"|<(?P<end>/?)(?P<tag>[A-Za-z][A-Za-z0-9:-]{0,40})(?:[\s/][^<>]*)?>"
-    r"|<[!?][^<>]*>",
-    re.DOTALL,
-)
-
-
-def _html_parts(markup: str) -> list[str]:
-    parts: list[str] = []
-    skip = 0  # inside <script>/<style>/…
-    pos = 0
-    for m in _MARKUP.finditer(markup):
-        if not skip and m.start() > pos:
-            parts.append(html.unescape(markup[pos : m.start()]))
-        pos = m.end()
-        if m.group("cdata") is not None:
-            if not skip:
-                parts.append(m.group("cdata"))
-            continue
-        tag = m.group("tag")
-        if tag is None:  # comment, declaration, processing instruction
-            continue
-        tag = tag.lower().rsplit(":", 1)[-1]
-        closing = bool(m.group("end"))
-        if tag in _SKIP_TAGS:
-            skip = max(0, skip - 1) if closing else skip + (not m.group().endswith("/>"))
-        elif skip:
-            continue
-        elif tag == "br":
-            parts.append("\n")
-        elif tag == "li":
-            if not closing:
-                parts.append("\n- ")
-        elif tag in _BLOCK_TAGS:
-            parts.append("\n\n")
-        elif tag in ("td", "th") and not closing:
-            parts.append(" ")
-    if not skip and pos < len(markup):
-        parts.append(html.unescape(markup[pos:]))
-    return parts
-
-
-def _tidy(text: str) -> str:
-    """Unescape what is still escaped (double-escaped `&amp;nbsp;`), tidy whitespace."""
-    text = _ENTITY.sub(lambda m: html.unescape(m.group()), text)
-    text = text.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    text = clean(text, multiline=True)  # control and bidi characters out
-    if len(text) > MAX_TEXT:
-        text = text[:MAX_TEXT] + " […]"
-    return text
-
-
-def html_to_text(markup: str) -> str:
-    """HTML -> readable plain text: blocks and <br> become line breaks, tags go, entities
-    (also double-escaped ones) are unescaped, whitespace is tidied."""
-    return _tidy("".join(_html_parts(markup)))
-
-
-def _plain(text: str) -> str:
-    """A title or plain-text field: one line, entities unescaped."""
-    return " ".join(_tidy(text).split())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,7 +254,7 @@ def _split_blocks(
             Update(
                 update_id=f"{entry_id}#{digest}",
                 status=status,
-                message=html_to_text(body),
+                message=clean_text(body, markup=True),
                 created_at=created,
             )
         )
@@ -405,8 +320,10 @@ def _atom_entry(el: ET.Element) -> _Entry:
     e = _Entry()
     e.ident = _plain(_text_of(_child(el, "id")))
     title = _child(el, "title")
-    e.title = (html_to_text if title is not None and title.get("type") in ("html", "xhtml") else _plain)(
-        _text_of(title)
+    e.title = (
+        " ".join(clean_text(_text_of(title), markup=True).split())
+        if title is not None and title.get("type") in ("html", "xhtml")
+        else _plain(_text_of(title))
     )
     links = _children(el, "link")
     for link in links:
@@ -501,7 +418,7 @@ def _incident(e: _Entry, rss: bool, base: str | None, skipped: list[str]) -> Inc
     if e.date is None:
         skipped.append(f"entry {incident_id}: no readable date; skipped (title {title[:80]!r})")
         return None
-    message = (html_to_text(e.markup) if e.is_html else _tidy(e.markup)) or title
+    message = clean_text(e.markup, markup=None if e.is_html else False) or title
     status = "resolved" if _RESOLVED_TITLE.search(title) else OPEN_STATUS
     components = _components(e.categories)
     return Incident(
@@ -530,7 +447,7 @@ def _incident(e: _Entry, rss: bool, base: str | None, skipped: list[str]) -> Inc
 # ---------------------------------------------------------------------------------------------
 
 
-def parse(payload: bytes | str, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: bytes | str, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """An RSS 2.0 / RSS 1.0 / Atom feed body -> incidents, each with its updates oldest first."""
     if isinstance(payload, (bytes, bytearray, memoryview)):
         text = _decode(bytes(payload))

@@ -13,29 +13,15 @@ from typing import Any
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .common import MAX_INCIDENTS, MAX_TEXT, MAX_UPDATES, collect, fallback_message, objects_only  # noqa: F401 - MAX_INCIDENTS re-exported
-
-# Statuses only scheduled maintenances use; with `impact: maintenance` or `scheduled_for`
-# they mark an item as a maintenance rather than an incident.
-MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
+from .common import MAINTENANCE_STATUSES, MAX_UPDATES, clip, collect, fallback_message, ident, json_type, objects_only
+from .common import MAX_INCIDENTS, MAX_TEXT  # noqa: F401 - re-exported
 
 
 def _text(value: Any) -> str:
+    """The body as the page wrote it (stripped, capped at MAX_TEXT): not reduced."""
     if not isinstance(value, str):
         return ""
-    value = value.strip()
-    if len(value) > MAX_TEXT:
-        value = value[:MAX_TEXT] + " […]"
-    return value
-
-
-def _ident(value: Any) -> str | None:
-    """Ids are strings; a few pages serve numbers. Anything else is missing."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
+    return clip(value.strip())
 
 
 def _names(items: Any) -> tuple[str, ...]:
@@ -51,7 +37,7 @@ def _names(items: Any) -> tuple[str, ...]:
 
 
 def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) -> Incident | None:
-    incident_id = _ident(item.get("id"))
+    incident_id = ident(item.get("id"))
     if incident_id is None:
         skipped.append(f"incident without an id skipped (name {str(item.get('name'))[:80]!r})")
         return None
@@ -83,7 +69,7 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
         if not isinstance(raw, dict):
             skipped.append(f"incident {incident_id}: an update that is not an object was skipped")
             continue
-        update_id = _ident(raw.get("id"))
+        update_id = ident(raw.get("id"))
         if update_id is None:
             skipped.append(f"incident {incident_id}: an update without an id was skipped")
             continue
@@ -137,16 +123,10 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
     )
 
 
-def _json_type(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )
-
-
-def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
+def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     """Statuspage JSON -> incidents with their updates, oldest update first."""
     if not isinstance(payload, dict):
-        raise ParseError(f"expected a JSON object with an 'incidents' list, got a JSON {_json_type(payload)}")
+        raise ParseError(f"expected a JSON object with an 'incidents' list, got a JSON {json_type(payload)}")
     items: list[Any] = []
     found = False
     if isinstance(payload.get("incident"), dict):
@@ -155,7 +135,7 @@ def parse(payload: Any, *, base_url: str | None = None) -> ParseResult:
     for key in ("incidents", "scheduled_maintenances"):
         if key in payload:
             if not isinstance(payload[key], list):
-                raise ParseError(f"'{key}' is a JSON {_json_type(payload[key])}, not a list")
+                raise ParseError(f"'{key}' is a JSON {json_type(payload[key])}, not a list")
             items.extend(payload[key])
             found = True
     if not found:
