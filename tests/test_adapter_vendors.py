@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Tracker, updates_of, write_config
 
 from tracker.adapters import aws, betterstack, gcp, instatus, slack, statusio
 from tracker.errors import ParseError, TrackerError
@@ -306,12 +307,34 @@ def test_gcp_caps() -> None:
 # ---------------------------------------------------------------- AWS
 
 
-def test_aws_health_is_utf16_and_the_poller_decoding_reads_it() -> None:
+def test_aws_health_utf16_body_is_read_by_the_real_command(server, tmp_path) -> None:
+    """AWS serves UTF-16BE with a BOM. The real capture's bytes, served over HTTP to the real
+    `tracker run --once` (fetch, the body's decoding, the adapter, store and emit): both events
+    are open, so first contact announces every one of their 36 log entries."""
     raw = (FIXTURES / AWS_HEALTH).read_bytes()
     assert raw[:2] == b"\xfe\xff"
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
-    assert isinstance(json.loads(raw), list)
+    route = server.route("/public/currentevents")
+    route.body, route.content_type = raw, "application/json"
+    config = write_config(tmp_path / "t.toml", [
+        {"name": "AWS", "url": f"{server.base}/public/currentevents", "format": "aws"},
+    ])
+    code, records, err = Tracker(config, tmp_path / "t.db").once()
+    assert code == 0, err
+    assert not [r for r in records if r["event"] == "poll_failed"], records
+    updates = updates_of(records)
+    assert len(updates) == 36
+    assert Counter(r["incident_id"].split("/")[0] for r in updates) == {
+        "arn:aws:health:me-central-1::event": 23, "arn:aws:health:me-south-1::event": 13,
+    }
+    first = updates[0]
+    assert first["incident"] == "Increased Error Rates"
+    assert first["message"] == "We are investigating issues with AWS services in the ME-CENTRAL-1 Region."
+    assert (first["status"], first["impact"], first["created_at"]) == (
+        "investigating", "critical", "2026-03-01T12:51:25.000Z",
+    )
+    assert any("[4] https://aws.amazon.com/support" in r["message"] for r in updates)  # HTML reduced
 
 
 def test_aws_health_events() -> None:
