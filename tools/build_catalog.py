@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Build tracker/catalog.csv from ../shared/catalog-sources.csv (SPEC §5).
+"""Build tracker/catalog.csv from tools/catalog-sources.csv (docs/contract.md §5).
 
     python tools/build_catalog.py [--sources PATH] [--out PATH]
+
+The source list lives in the repo beside this script (docs/catalog-sources.md says where it
+comes from); `--sources PATH` reads another copy instead.
 
 Keeps the rows whose page the tracker can read, gives each one a format, a URL in the form
 that format polls and a stable id, and writes them sorted by id (RFC 4180, columns
 id,name,url,format,source). Deterministic: the same input always gives the same bytes, so
 re-running it is safe and a diff shows exactly what changed. Prints a count per format.
 
-Rules (the CSV's platform column, see ../shared/catalog-sources.md):
+Rules (the CSV's platform column, see docs/catalog-sources.md):
 * statuspage, incidentio, instatus, betterstack -> that format, URL = the base page URL.
 * statusio -> format statusio, URL = https://api.status.io/1.0/status/<page id>, only when
   the 24-hex page id is known: from a `.../pages/<id>/rss` feed URL, else from the stts
@@ -39,7 +42,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCES = ROOT.parent / "shared" / "catalog-sources.csv"
+DEFAULT_SOURCES = ROOT / "tools" / "catalog-sources.csv"
 DEFAULT_OUT = ROOT / "tracker" / "catalog.csv"
 
 COLUMNS = ("id", "name", "url", "format", "source")
@@ -274,8 +277,10 @@ def build(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES,
+                        help=f"the merged source list (default: {DEFAULT_SOURCES.relative_to(ROOT)})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"where to write the catalog (default: {DEFAULT_OUT.relative_to(ROOT)})")
     parser.add_argument("-v", "--verbose", action="store_true", help="list merged and dropped rows")
     args = parser.parse_args(argv)
 
