@@ -2,7 +2,13 @@
 each platform's real payload, then a later one (derived from a real capture, as noted).
 First contact announces only what is open; the later page's new updates are announced once,
 oldest first; format detection, the switch from Statuspage to native incident.io, and its
-fallback."""
+fallback.
+
+The oracle here is the adapter: the expected announcements are computed by calling the same
+format's `parse` on the same payloads (`announced_by`, `open_at_first_contact`). So this file
+checks plumbing only (fetch, decoding, first contact, store, emit: what the adapter returns is
+what is announced, once, in order); it cannot catch an adapter that reads a page wrongly. What
+the adapters read is checked against the captures in tests/test_adapter_*.py."""
 
 from __future__ import annotations
 
