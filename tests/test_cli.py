@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 
+import click
 import pytest
 from click.testing import CliRunner
 from pages import load
@@ -87,10 +90,51 @@ def test_read_commands_do_not_create_a_database(tmp_path):
     assert not missing.exists()
 
 
-def test_help_teaches_with_examples():
-    for command in (["--help"], ["run", "--help"], ["incidents", "--help"], ["providers", "--help"],
-                    ["db", "migrate", "--help"]):
-        out = invoke(*command).stdout
-        assert "tracker" in out
-    assert "TRACKER_CONFIG" in invoke("run", "--help").stdout
-    assert "Examples:" in invoke("incidents", "--help").stdout
+def _commands(group=cli, path=()):
+    """(path, command) for the group and every command under it, found at run time."""
+    yield path, group
+    if isinstance(group, click.Group):
+        ctx = click.Context(group, info_name="tracker")
+        for name in group.list_commands(ctx):
+            sub = group.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
+                yield from _commands(sub, (*path, name))
+
+
+HELP_PAGES = list(_commands())
+
+
+@pytest.mark.parametrize(("path", "command"), HELP_PAGES, ids=[" ".join(p) or "tracker" for p, _ in HELP_PAGES])
+def test_help_teaches_with_examples(path, command):
+    """What the docstrings promise: a command's --help shows examples of that very command
+    (each one parses), lists every option, and names every option's environment variable; a
+    group's --help lists its commands."""
+    out = invoke(*path, "--help").stdout
+    flat = " ".join(out.split())  # the help is wrapped at 100 columns
+    options = out.split("\nOptions:\n", 1)[1] if "\nOptions:\n" in out else ""
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.hidden:
+            continue
+        for flag in (*param.opts, *param.secondary_opts):  # "  -V, --version", "  --x / --no-x"
+            assert re.search(rf"(?m)^\s+(?:-{{1,2}}[\w-]+(?:, | / ))*{re.escape(flag)}(?![\w-])", options), (
+                f"{flag} missing from the options of `tracker {' '.join(path)} --help`")
+        if param.envvar:
+            for var in [param.envvar] if isinstance(param.envvar, str) else param.envvar:
+                assert f"[env var: {var}]" in flat, f"{var} not shown in `tracker {' '.join(path)} --help`"
+    if isinstance(command, click.Group):
+        listed = out.split("\nCommands:\n", 1)[1]
+        ctx = click.Context(command, info_name="tracker")
+        for name in command.list_commands(ctx):
+            if not command.get_command(ctx, name).hidden:
+                assert re.search(rf"(?m)^\s+{re.escape(name)}\s", listed), (
+                    f"{name} not listed in `tracker {' '.join(path)} --help`")
+        return
+    block = re.search(r"(?m)^  Examples?:\n((?:    .*\n)+)", out)
+    assert block, f"`tracker {' '.join(path)} --help` has no Examples: block"
+    examples = [line.strip() for line in block.group(1).splitlines()]
+    prefix = " ".join(("tracker", *path))
+    for example in examples:
+        assert re.match(rf"{re.escape(prefix)}(?: |$)", example), f"{example!r} is not an example of `{prefix}`"
+        # The command's own words, before a pipe, a redirection or a comment, must parse.
+        words = shlex.split(re.split(r"\s[|>#]", example, maxsplit=1)[0])[1 + len(path):]
+        command.make_context(prefix, words)
