@@ -289,6 +289,58 @@ def test_units_score_1_1_or_better(tmp_path, unit):
     assert "IPAddressAllow=any" not in text and "RootDirectory=" not in text
 
 
+def _settings(text: str, key: str) -> list[str]:
+    """Every value of `key=` in a unit file's non-comment lines, split on whitespace."""
+    return [v for line in text.splitlines() if line.startswith(f"{key}=") for v in line.split("=", 1)[1].split()]
+
+
+@pytest.mark.parametrize("unit", ["tracker.service", "tracker-once.service", "tracker-backfill.service"])
+def test_default_units_filter_no_addresses_so_dns_to_a_private_resolver_works(unit):
+    # glibc sends DNS queries from tracker's own process to the nameserver of /etc/resolv.conf,
+    # often private or link-local (DHCP's 10.x/192.168.x, AWS 169.254.169.253, GCP
+    # 169.254.169.254): an IPAddressDeny= of those ranges breaks every lookup. The guard is the
+    # opt-in ssrf-guard.conf; tests/test_systemd_boot.py shows both under real systemd.
+    text = (ROOT / "systemd" / unit).read_text()
+    assert _settings(text, "IPAddressDeny") == [] and _settings(text, "IPAddressAllow") == []
+    assert _settings(text, "Documentation") == ["file:///opt/tracker/README.md"]
+
+
+SSRF_GUARD = ROOT / "systemd" / "ssrf-guard.conf"
+
+
+def test_ssrf_guard_denies_private_ranges_and_allows_the_resolved_stub():
+    import ipaddress
+
+    text = SSRF_GUARD.read_text()
+    denied = [ipaddress.ip_network(v) for v in _settings(text, "IPAddressDeny")]
+    allowed = [ipaddress.ip_network(v) for v in _settings(text, "IPAddressAllow")]
+    for address in ("169.254.169.254", "10.1.2.3", "172.16.0.1", "192.168.1.1", "127.0.0.1", "0.0.0.0",
+                    "100.64.0.1", "::1", "fd00:ec2::254", "fe80::1"):
+        ip = ipaddress.ip_address(address)
+        assert any(ip in n for n in denied) and not any(ip in n for n in allowed), address
+    assert allowed == [ipaddress.ip_network("127.0.0.53/32")]
+    for public in ("1.1.1.1", "151.101.1.1", "2606:4700::1"):
+        ip = ipaddress.ip_address(public)
+        assert not any(ip in n for n in denied if n.version == ip.version), public
+    # The comments tell the admin what they must do, and where the file goes.
+    assert "IPAddressAllow=" in text and "/etc/resolv.conf" in text
+    assert "/etc/systemd/system/$u.service.d/ssrf-guard.conf" in text
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("unit", ["tracker.service", "tracker-once.service", "tracker-backfill.service"])
+def test_units_with_the_ssrf_guard_verify_clean_and_score_the_same(tmp_path, unit):
+    d = _units_with_real_binary(tmp_path)
+    (d / f"{unit}.d").mkdir()
+    (d / f"{unit}.d" / "ssrf-guard.conf").write_bytes(SSRF_GUARD.read_bytes())  # read beside the unit
+    p = subprocess.run([ANALYZE, "verify", "--man=no", f"./{unit}"], capture_output=True, text=True, cwd=d)
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+    p = subprocess.run([ANALYZE, "security", "--offline=yes", "--threshold=11", f"./{unit}"],
+                       capture_output=True, text=True, cwd=d)
+    assert p.returncode == 0 and p.stderr == "", p.stdout[-2000:] + p.stderr
+    assert float(p.stdout.split("Overall exposure level for")[1].split(":")[1].split()[0]) <= 1.1
+
+
 def test_units_name_the_exit_code_of_a_config_error():
     service = (ROOT / "systemd" / "tracker.service").read_text()
     assert "RestartPreventExitStatus=78" in service and "Restart=on-failure" in service

@@ -12,12 +12,25 @@ What runs inside:
   * /opt/tracker/venv: a venv of Debian's /usr/bin/python3 (the pyenv Python lives under /root,
     which ProtectHome=yes hides from the service) holding a copy of the tracker package and its
     dependencies, with a console-script launcher at /opt/tracker/venv/bin/tracker;
-  * /etc/tracker/tracker.toml: one Statuspage provider, polled every 2 s, served by
+  * /etc/tracker/tracker.toml: one Statuspage provider, polled every 2 s BY NAME
+    (http://status.example.test:8080/gh), served by
   * trk-http.service: tests/systemd_boot/pageserver.py on port 8080 of the namespace's own
-    network (127.0.0.1, and later a private 10.255.0.1 that IPAddressDeny= must block),
-    serving a directory of the host's tmp_path (bind-mounted), so the test changes the page
-    from outside: GitHub's real capture cut at T0, then at T1, a 500 for a moment, then the
-    next real update stretched past a datagram's size.
+    network (127.0.0.1, and later 127.0.0.2 and a private 10.255.0.1 that the opt-in
+    systemd/ssrf-guard.conf must block), serving a directory of the host's tmp_path
+    (bind-mounted), so the test changes the page from outside: GitHub's real capture cut at
+    T0, then at T1, a 500 for a moment, then the next real update stretched past a datagram's
+    size;
+  * trk-dns.service: tests/systemd_boot/dnsserver.py, the namespace's only resolver, on the
+    PRIVATE address 10.0.0.53 (a dummy interface, else the namespace's loopback), answering
+    status.example.test with 127.0.0.1; the overlay's /etc/resolv.conf names it and nothing
+    else, and nsswitch asks `files dns` only. So every poll first resolves the page's name
+    through a resolver on a private address, from inside the unit's sandbox: what a Debian
+    host without systemd-resolved (or AWS's 169.254.169.253, GCP's 169.254.169.254) does.
+
+Late phases restart tracker.service with drop-ins: the deny list the unit shipped before
+issue 13 (every lookup then fails: "cannot resolve status.example.test"), then the shipped
+opt-in ssrf-guard.conf plus the admin's IPAddressAllow= of the resolver (names resolve, private
+and loopback pages stay out of reach).
 
 Nothing is downloaded and nothing outside tmp_path and the overlay is written, except the
 cgroup directory (removed at the end). Unlike §1.9, the host's /dev and /sys are not bound
@@ -62,7 +75,14 @@ T0 = "2026-07-25T09:45:00.000Z"  # one incident open (vv9vvksmj4s9, 1 update so 
 T1 = "2026-07-25T12:40:00.000Z"  # +3 updates of it (now resolved) and 2 of a new incident
 T2 = "2026-07-25T12:58:32.832Z"  # +1 update of that new incident (made huge by one test)
 PORT = 8080
-PRIVATE = "10.255.0.1"  # an address in one of the unit's IPAddressDeny= ranges, on the namespace's lo
+PRIVATE = "10.255.0.1"  # an address in one of ssrf-guard.conf's IPAddressDeny= ranges, on the namespace's lo
+LOOPBACK2 = "127.0.0.2"  # loopback, denied by ssrf-guard.conf (the test allows only 127.0.0.1)
+HOSTNAME = "status.example.test"  # the page's name, resolved by trk-dns.service to 127.0.0.1
+RESOLVER = "10.0.0.53"  # trk-dns.service: the namespace's resolver, on a private address
+DNSSERVER = HERE / "systemd_boot" / "dnsserver.py"
+SSRF_GUARD = ROOT / "systemd" / "ssrf-guard.conf"
+# The private-range deny list tracker.service shipped before issue 13, which blocked DNS.
+OLD_DENY = "IPAddressDeny=10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 fc00::/7 fe80::/10"
 PROVIDER_ID = "github"
 PAGE = "gh/api/v2/incidents.json"  # under the served directory
 INTERVAL = 2
@@ -75,6 +95,7 @@ CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "SYSTEM
              "SYSTEMD_COLORS": "0", "SYSTEMD_LOG_COLOR": "0"}
 
 TIMINGS: dict[str, float] = {}
+DNS_REPORT: list[str] = []  # what the DNS checks saw, printed at the end
 
 
 # -- can this machine do it? ---------------------------------------------------------------
@@ -219,7 +240,7 @@ Description=tracker boot test (throw-away namespace)
 # Nothing of sysinit.target/basic.target: in a namespace over the host's root they would run
 # the host's early-boot units (sysctl, udev, modules, tmpfiles) against the real kernel.
 DefaultDependencies=no
-Wants=systemd-journald.socket systemd-journald.service trk-http.service tracker.service
+Wants=systemd-journald.socket systemd-journald.service trk-dns.service trk-http.service tracker.service
 """
 
 HTTP_UNIT = f"""\
@@ -234,15 +255,27 @@ NotifyAccess=main
 ExecStart={SYS_PYTHON} -S /opt/trk-test/pageserver.py /srv/trk {PORT} 0.0.0.0
 """
 
+DNS_UNIT = f"""\
+[Unit]
+Description=Test DNS resolver on {RESOLVER}:53 (a private address of the namespace's own network)
+DefaultDependencies=no
+After=systemd-journald.socket
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={SYS_PYTHON} -S /opt/trk-test/dnsserver.py {RESOLVER} 53 {HOSTNAME}=127.0.0.1
+"""
+
 TRACKER_DROPIN = f"""\
 # Test-only; only what the throw-away namespace forces. The sandbox settings are untouched.
 [Unit]
 # No sysinit.target/basic.target in this namespace (see trk.target): without this the implicit
 # Requires=sysinit.target would start the host's early-boot units against the real kernel.
 DefaultDependencies=no
-# The page it polls is a unit of this test, on the namespace's own loopback.
-Wants=trk-http.service
-After=trk-http.service
+# The page it polls and the resolver of its name are units of this test, in the namespace.
+Wants=trk-http.service trk-dns.service
+After=trk-http.service trk-dns.service
 
 [Service]
 # Lowered from the unit's 120 s so that a missed ping would show within a short test.
@@ -283,9 +316,22 @@ mkdir -p "$R/opt/tracker" "$R/opt/trk-test" "$R/srv/trk" "$R/etc/tracker" "$R/ru
 mount --bind "$B/opt-tracker" "$R/opt/tracker"
 mount --bind "$B/www" "$R/srv/trk"
 install -m 0644 "$B/pageserver.py" "$R/opt/trk-test/pageserver.py"
+install -m 0644 "$B/dnsserver.py" "$R/opt/trk-test/dnsserver.py"
 install -m 0644 "$B/tracker.toml" "$R/etc/tracker/tracker.toml"
 cp -r "$B/units/." "$R/run/systemd/system/"
 ip link set lo up
+# The resolver's private address: on a dummy interface where the kernel has the driver, else
+# on the namespace's loopback (local delivery either way; the cgroup filter sees the address).
+if ip link add trk-dns0 type dummy 2>/dev/null; then
+  ip addr add {resolver}/24 dev trk-dns0
+  ip link set trk-dns0 up
+else
+  ip addr add {resolver}/32 dev lo
+fi
+# Names resolve through that resolver only (the overlay's copies; the host's files are untouched).
+rm -f "$R/etc/resolv.conf"
+printf 'nameserver {resolver}\\noptions timeout:1 attempts:2\\n' > "$R/etc/resolv.conf"
+sed -i 's/^hosts:.*/hosts: files dns/' "$R/etc/nsswitch.conf"
 hostname trk-boot-test
 cd "$R"
 mkdir -p oldroot
@@ -297,9 +343,12 @@ exec env -i container=unshare TERM=dumb {systemd} --system --unit=trk.target --l
 
 
 def _config(interval: float, *, private: bool = False) -> str:
-    """tracker.toml: GitHub's page on 127.0.0.1 (and the same page on a private address)."""
+    """tracker.toml: GitHub's page by name (and the same page on a private and on a loopback
+    address other than the one the name resolves to)."""
     text = f"interval = {interval}\ntimeout = 3\n"
-    pages = [(PROVIDER_ID, "GitHub", "127.0.0.1")] + ([("private", "Intranet", PRIVATE)] if private else [])
+    pages = [(PROVIDER_ID, "GitHub", HOSTNAME)]
+    if private:
+        pages += [("private", "Intranet", PRIVATE), ("loopback", "Local", LOOPBACK2)]
     for pid, name, host in pages:
         text += (f"\n[[providers]]\nid = \"{pid}\"\nname = \"{name}\"\nformat = \"statuspage\"\n"
                  f"url = \"http://{host}:{PORT}/gh\"\n")
@@ -498,9 +547,12 @@ def booted(tmp_path_factory: pytest.TempPathFactory):
     (sandbox / "units" / "tracker.service.d" / "boot-test.conf").write_text(TRACKER_DROPIN)
     (sandbox / "units" / "trk.target").write_text(TARGET)
     (sandbox / "units" / "trk-http.service").write_text(HTTP_UNIT)
+    (sandbox / "units" / "trk-dns.service").write_text(DNS_UNIT)
     shutil.copyfile(PAGESERVER, sandbox / "pageserver.py")
+    shutil.copyfile(DNSSERVER, sandbox / "dnsserver.py")
     (sandbox / "tracker.toml").write_text(_config(INTERVAL))
-    (sandbox / "boot.sh").write_text(BOOT_SH.format(sandbox=shlex.quote(str(sandbox)), systemd=SYSTEMD))
+    (sandbox / "boot.sh").write_text(BOOT_SH.format(sandbox=shlex.quote(str(sandbox)), systemd=SYSTEMD,
+                                                    resolver=RESOLVER))
     (sandbox / "boot.sh").chmod(0o755)
     sandbox.chmod(0o755)
     (sandbox / "www").chmod(0o755)
@@ -522,6 +574,8 @@ def booted(tmp_path_factory: pytest.TempPathFactory):
         TIMINGS["poweroff and cleanup"] = time.monotonic() - started
         print("\nsystemd boot test timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMINGS.items())
               + f"; journal kept in {sandbox}/journal.txt")
+        if DNS_REPORT:
+            print("DNS checks:\n  " + "\n  ".join(DNS_REPORT))
 
 
 # -- helpers on the page's history ------------------------------------------------------------
@@ -549,6 +603,7 @@ def test_type_notify_service_becomes_active_after_ready_inside_its_sandbox(boote
     booted.wait_active()
     TIMINGS["tracker active"] = time.monotonic() - started
     assert booted.systemctl("is-active", "trk-http.service").stdout.strip() == "active"
+    assert booted.systemctl("is-active", "trk-dns.service").stdout.strip() == "active"
 
     s = booted.show("tracker.service", "Type", "NotifyAccess", "WatchdogUSec", "StatusText", "MainPID", "NRestarts",
                     "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic", "User", "DynamicUser",
@@ -622,6 +677,30 @@ def test_incident_updates_are_journal_entries_with_tracker_fields(booted: Booted
     assert first["provider_id"] == PROVIDER_ID and first["level"] == "info"
 
 
+def _dns_queries(booted: Booted) -> list[str]:
+    """The queries for the page's name that reached trk-dns.service (one journal line each)."""
+    lines = booted.ns("journalctl", "--no-pager", "-u", "trk-dns", "-o", "cat").stdout.splitlines()
+    return [line for line in lines if line.startswith("query from ") and f" {HOSTNAME} " in line]
+
+
+def test_names_resolve_through_a_resolver_on_a_private_address_under_the_shipped_unit(booted: Booted):
+    booted.wait_active()
+    # The shipped unit filters no address, so DNS to 10.0.0.53 (inside 10.0.0.0/8) works.
+    s = booted.show("tracker.service", "IPAddressDeny", "IPAddressAllow")
+    assert s == {"IPAddressDeny": "", "IPAddressAllow": ""}, s
+    assert (booted.root / "etc/resolv.conf").read_text().splitlines()[0] == f"nameserver {RESOLVER}"
+    # tracker, inside its sandbox, asked the resolver for the page's name (A and AAAA) ...
+    queries = booted.wait("tracker's queries at the resolver", lambda: _dns_queries(booted), timeout=10)
+    assert any(q.endswith(f": A {HOSTNAME} -> 127.0.0.1") for q in queries), queries
+    assert all(q.startswith(f"query from {RESOLVER}:") for q in queries), queries  # from the namespace
+    # ... and read the page by that name: its first contact is in the journal (previous test).
+    (first,) = booted.events("first_contact")
+    assert first["TRACKER_PROVIDER_ID"] == PROVIDER_ID
+    assert not booted.events("poll_failed")
+    DNS_REPORT.append(f"shipped unit: {len(queries)} queries for {HOSTNAME} reached {RESOLVER}, e.g. "
+                      f"{queries[0]!r}; first_contact of {PROVIDER_ID}, no poll_failed")
+
+
 def test_a_failing_page_is_a_warning_and_the_service_rides_it_out(booted: Booted):
     booted.wait_active()
     before = len(booted.events("poll_failed"))
@@ -638,7 +717,7 @@ def test_a_failing_page_is_a_warning_and_the_service_rides_it_out(booted: Booted
     e = failed[0]
     assert e["PRIORITY"] == "4" and e["TRACKER_LEVEL"] == "warning"
     assert e["TRACKER_PROVIDER_ID"] == PROVIDER_ID and e["TRACKER_ERROR"] == "HTTP 500"
-    assert e["TRACKER_URL"] == f"http://127.0.0.1:{PORT}/{PAGE}"
+    assert e["TRACKER_URL"] == f"http://{HOSTNAME}:{PORT}/{PAGE}"
     assert "MESSAGE_ID" not in e
 
     assert e["__CURSOR"] in {w["__CURSOR"] for w in booted.journal("-p", "warning")}
@@ -797,29 +876,98 @@ def test_reload_sends_sighup_and_tracker_rereads_its_config(booted: Booted):
     assert booted.show("tracker.service", "ActiveState", "MainPID", "NRestarts") == before
 
 
-def test_ip_address_deny_keeps_the_service_off_private_addresses(booted: Booted):
+def _restart_with_dropins(booted: Booted, dropins: dict[str, str | None]) -> str:
+    """Write (or, for None, remove) drop-ins of tracker.service, daemon-reload, restart it (a
+    new process: no pooled connection, every name resolved afresh); its new MainPID."""
+    d = booted.root / "run" / "systemd" / "system" / "tracker.service.d"
+    for name, text in dropins.items():
+        if text is None:
+            (d / name).unlink(missing_ok=True)
+        else:
+            (d / name).write_text(text)
+    p = booted.systemctl("daemon-reload", timeout=30)
+    assert p.returncode == 0, p.stderr
+    p = booted.systemctl("restart", "tracker.service", timeout=45)
+    assert p.returncode == 0, p.stderr + booted.diagnostics()
     booted.wait_active()
-    # The same page on a private address of the namespace's own loopback: reachable for root in
-    # the namespace, but the unit's IPAddressDeny= (cgroup BPF) must keep tracker off it.
+    return booted.show("tracker.service", "MainPID")["MainPID"]
+
+
+def _failures(booted: Booted, pid: str, provider_id: str) -> list[dict[str, Any]]:
+    return [e for e in booted.events("poll_failed") if e["_PID"] == pid and e["TRACKER_PROVIDER_ID"] == provider_id]
+
+
+def test_the_deny_list_the_unit_had_before_breaks_every_lookup(booted: Booted):
+    # The private-range IPAddressDeny= tracker.service shipped before issue 13, as a drop-in:
+    # the resolver at 10.0.0.53 is in 10.0.0.0/8, glibc's queries are dropped in tracker's
+    # own cgroup, and the page, though on 127.0.0.1 and allowed, is never reached.
+    booted.wait_active()
+    queries = len(_dns_queries(booted))
+    started = time.monotonic()
+    pid = _restart_with_dropins(booted, {"old-deny.conf": f"[Service]\n{OLD_DENY}\n"})
+    assert "10.0.0.0/8" in booted.show("tracker.service", "IPAddressDeny")["IPAddressDeny"]
+    failed = booted.wait("a poll_failed of the new process",
+                         lambda: _failures(booted, pid, PROVIDER_ID), timeout=30)
+    TIMINGS["old deny list: restart to poll_failed"] = time.monotonic() - started
+    error = failed[0]["TRACKER_ERROR"]
+    assert error.startswith(f"cannot resolve {HOSTNAME}"), error
+    assert len(_dns_queries(booted)) == queries  # not one query reached the resolver
+    assert not [e for e in booted.events("first_contact") if e["_PID"] == pid]
+    DNS_REPORT.append(f"old unit's deny list ({OLD_DENY}): poll_failed {error!r}; "
+                      f"queries reaching {RESOLVER} after the restart: {len(_dns_queries(booted)) - queries}")
+
+    # Without it, as shipped: the name resolves again and the page is read.
+    requests = _page_requests(booted)
+    pid = _restart_with_dropins(booted, {"old-deny.conf": None})
+    booted.wait("the page polled by name again", lambda: _page_requests(booted) > requests, timeout=20)
+    assert len(_dns_queries(booted)) > queries
+    assert not _failures(booted, pid, PROVIDER_ID)
+
+
+GUARD_ALLOW = f"""\
+# The admin's step after installing ssrf-guard.conf: allow this host's resolver. (For this
+# test only, also the address the page's name resolves to; 127.0.0.2 stays denied.)
+[Service]
+IPAddressAllow={RESOLVER} 127.0.0.1
+"""
+
+
+def test_the_opt_in_ssrf_guard_keeps_the_service_off_private_addresses_and_dns_works(booted: Booted):
+    booted.wait_active()
+    # The same page on a private address and on another loopback address of the namespace:
+    # reachable for root in the namespace, but the guard (cgroup BPF) must keep tracker off them.
     p = booted.ns("ip", "addr", "add", f"{PRIVATE}/32", "dev", "lo")
     assert p.returncode == 0, p.stderr
-    url = f"http://{PRIVATE}:{PORT}/{PAGE}"
-    p = booted.ns(str(SYS_PYTHON), "-S", "-c",
-                  f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).status)")
-    assert p.stdout.strip() == "200", p.stderr
-    before = booted.show("tracker.service", "ActiveState", "MainPID", "NRestarts")
+    for host in (PRIVATE, LOOPBACK2):
+        url = f"http://{host}:{PORT}/{PAGE}"
+        p = booted.ns(str(SYS_PYTHON), "-S", "-c",
+                      f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).status)")
+        assert p.stdout.strip() == "200", p.stderr
     (booted.root / "etc" / "tracker" / "tracker.toml").write_text(_config(INTERVAL, private=True))
-    reloads = len(booted.events("config_reloaded"))
-    assert booted.systemctl("reload", "tracker.service").returncode == 0
-    booted.wait("config_reloaded", lambda: booted.events("config_reloaded")[reloads:], timeout=10)
-    failed = booted.wait("a poll_failed of the private provider",
-                         lambda: [e for e in booted.events("poll_failed") if e["TRACKER_PROVIDER_ID"] == "private"],
-                         timeout=15)
-    error = failed[0]["TRACKER_ERROR"]
-    # Dropped by the filter: a connect timeout (or EPERM), never an answer, never "refused".
-    assert error.startswith("connect timeout") or "not permitted" in error, error
-    assert not any(e["TRACKER_PROVIDER_ID"] == "private" for e in booted.events("first_contact"))
-    assert booted.show("tracker.service", "ActiveState", "MainPID", "NRestarts") == before
+    queries, requests = len(_dns_queries(booted)), _page_requests(booted)
+    started = time.monotonic()
+    pid = _restart_with_dropins(booted, {"ssrf-guard.conf": SSRF_GUARD.read_text(), "resolver.conf": GUARD_ALLOW})
+    s = booted.show("tracker.service", "IPAddressDeny", "IPAddressAllow", "DropInPaths")
+    assert "169.254.0.0/16" in s["IPAddressDeny"] and "10.0.0.0/8" in s["IPAddressDeny"], s
+    assert RESOLVER in s["IPAddressAllow"] and "127.0.0.53" in s["IPAddressAllow"], s
+    assert "/run/systemd/system/tracker.service.d/ssrf-guard.conf" in s["DropInPaths"].split(), s
+
+    for provider_id in ("private", "loopback"):
+        failed = booted.wait(f"a poll_failed of the {provider_id} provider",
+                             lambda: _failures(booted, pid, provider_id), timeout=15)
+        error = failed[0]["TRACKER_ERROR"]
+        # Dropped by the filter: a connect timeout (or EPERM), never an answer, never "refused".
+        assert error.startswith("connect timeout") or "not permitted" in error, error
+        DNS_REPORT.append(f"ssrf-guard.conf: {provider_id} page ({PRIVATE if provider_id == 'private' else LOOPBACK2})"
+                          f" poll_failed {error!r}")
+    # Meanwhile the page by name: resolved through the allowed resolver, polled, no failure.
+    booted.wait("two polls of the page by name", lambda: _page_requests(booted) >= requests + 2, timeout=20)
+    TIMINGS["ssrf guard: restart to two polls"] = time.monotonic() - started
+    assert len(_dns_queries(booted)) > queries
+    assert not _failures(booted, pid, PROVIDER_ID)
+    assert not [e for e in booted.events("first_contact") if e["TRACKER_PROVIDER_ID"] in ("private", "loopback")]
+    DNS_REPORT.append(f"ssrf-guard.conf + IPAddressAllow={RESOLVER}: {len(_dns_queries(booted)) - queries} queries "
+                      f"reached the resolver, {PROVIDER_ID} polled by name without failure")
 
 
 def test_stop_is_clean_and_the_database_is_the_dynamic_users(booted: Booted):
