@@ -227,3 +227,18 @@ def _betterstack() -> str:
                          ids=["feed", "slack", "aws", "gcp", "statusio", "betterstack"])
 def test_every_format_reduces_html_the_same_way(read) -> None:
     assert read() == html_to_text(BODY)
+
+
+def test_text_without_control_characters_skips_text_clean_but_ends_the_same() -> None:
+    """html_to_text calls text.clean only when a character it would change is present; the
+    shortcut must give what clean would (random strings over the characters that matter)."""
+    import random
+
+    from tracker.text import clean
+
+    rng = random.Random(0)
+    alphabet = "ab \n\r\t\x1b[31m\x9b\x07\x7f\u200d\u202e\u2028\ufeff\xa0é"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        expected = re.sub(r"\n{3,}", "\n\n", clean(text.replace("\xa0", " "), multiline=True)).strip()
+        assert html_to_text(text, markup=False) == expected, repr(text)
