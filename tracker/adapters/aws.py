@@ -13,8 +13,8 @@
    a top-level array of events `{arn, date, region_name, service, service_name, status,
    summary, event_log[{summary, message, status, timestamp}], impacted_services{key:
    {service_name, current, max}}, impacted_service_status_changes[...]}`. The endpoint serves
-   UTF-16 with a BOM; the poller hands adapters `json.loads(raw_bytes)`, which detects and
-   decodes that. Epoch units are mixed: `date` is seconds as a string, `event_log[].timestamp`
+   UTF-16 with a BOM; tracker hands adapters `json.loads(raw_bytes)`, which detects and
+   decodes that (tests/test_adapter_vendors.py serves the real bytes to `tracker run --once`). Epoch units are mixed: `date` is seconds as a string, `event_log[].timestamp`
    seconds as a number (the `impacted_service_status_changes` milliseconds are not read).
 
 One event -> one incident; one event_log entry (or one legacy `<div>`) -> one update.
