@@ -14,7 +14,8 @@
    summary, event_log[{summary, message, status, timestamp}], impacted_services{key:
    {service_name, current, max}}, impacted_service_status_changes[...]}`. The endpoint serves
    UTF-16 with a BOM; tracker hands adapters `json.loads(raw_bytes)`, which detects and
-   decodes that (tests/test_adapter_vendors.py serves the real bytes to `tracker run --once`). Epoch units are mixed: `date` is seconds as a string, `event_log[].timestamp`
+   decodes that (tests/test_adapter_vendors.py serves the real bytes to `tracker run
+   --once`). Epoch units are mixed: `date` is seconds as a string, `event_log[].timestamp`
    seconds as a number (the `impacted_service_status_changes` milliseconds are not read).
 
 One event -> one incident; one event_log entry (or one legacy `<div>`) -> one update.
