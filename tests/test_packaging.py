@@ -22,8 +22,15 @@ def test_wheel_installs_the_migrations_and_runs_against_a_fresh_database(tmp_pat
          "-w", str(dist), str(ROOT)],
         check=True, capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
-    (wheel,) = dist.glob("tracker-*.whl")
+    # The distribution is statuspage-tracker (`tracker` on PyPI is someone else's); the import
+    # package and the console script are still `tracker`.
+    (wheel,) = dist.glob("statuspage_tracker-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    assert "\nName: statuspage-tracker\n" in zipfile.ZipFile(wheel).read(metadata).decode()
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "tracker = tracker.cli:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert {n.split("/")[0] for n in names} == {"tracker", metadata.split("/")[0]}
     assert {f"tracker/migrations/{f.name}" for f in (ROOT / "migrations").glob("*.sql")} <= set(names)
     assert "tracker/migrations/__init__.py" in names
     assert "tracker/catalog.csv" in names
