@@ -26,6 +26,14 @@ def available() -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def recorded(conn: sqlite3.Connection) -> set[str]:
+    """Names of the migrations a database records, without writing to it."""
+    try:
+        return {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:  # no _migrations table: nothing applied
+        return set()
+
+
 def applied(conn: sqlite3.Connection) -> set[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in conn.execute("SELECT name FROM _migrations")}

@@ -15,7 +15,8 @@ from tracker import times
 from tracker.adapters import statuspage
 from tracker.cli import cli
 from tracker.config import Provider
-from tracker.store import Store
+from tracker.policy import Policy
+from tracker.store import PollRecord, Store
 
 OPENAI = Provider(id="openai", name="OpenAI", url="https://status.openai.com")
 
@@ -27,8 +28,8 @@ def db(tmp_path):
     store = Store.open(path)
     store.sync_providers([OPENAI])
     parsed = statuspage.parse(load("openai-incidents-2025-11-15.json"), base_url=OPENAI.url)
-    store.record(OPENAI, parsed.incidents, now=times.now_iso(), source="run", owner="t",
-                 lease_until=times.now_iso(), validators={})
+    store.record(OPENAI.id, parsed.incidents, now=times.now_iso(), source="run", policy=Policy.for_provider(OPENAI),
+                 lease=("t", times.now_iso()), poll=PollRecord("statuspage", {}))
     store.close()
     return path
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tracker import config
+from tracker import config, read
 from tracker.cli import cli
 from tracker.config import ConfigError, Provider, Settings
 
@@ -84,7 +84,7 @@ def test_missing_file_env(runner, tmp_path, monkeypatch):
 def test_option_config_wins_over_env(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "nope.toml"))
     good = write(tmp_path, 'database = "from-file.db"\n')
-    result = runner.invoke(cli, ["db", "migrate", "--config", str(good)])
+    result = runner.invoke(cli, ["db", "migrate", "--create", "--config", str(good)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].startswith(f"{tmp_path / 'from-file.db'}: schema up to date")
 
@@ -240,7 +240,7 @@ def test_good_log_option_overrides_bad_env(runner, monkeypatch, tmp_path):
 
 
 def migrate(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(cli, ["db", "migrate", *args])
+    result = runner.invoke(cli, ["db", "migrate", "--create", *args])
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.stderr == ""
     last = result.stdout.splitlines()[-1]
@@ -393,7 +393,10 @@ def test_load_without_file_is_the_builtin_default(tmp_path):
     assert (provider.id, provider.name, provider.url) == ("openai", "OpenAI", "https://status.openai.com")
     assert provider.interval == 60
     assert provider.format == "incidentio"  # read natively: the real update text (SPEC §1)
-    assert provider.endpoint == "https://status.openai.com/proxy/status.openai.com/incidents"
+    assert read.endpoints(provider, read.configured_format(provider)) == [
+        "https://status.openai.com/proxy/status.openai.com",  # the native summary
+        "https://status.openai.com/api/v2/incidents.json",  # the compatible copy, same ids
+    ]
     assert (settings.log_format, settings.log_level, settings.interval, settings.workers) == ("auto", "info", 60, 8)
     assert settings.database == tmp_path / "state" / "tracker" / "tracker.db"
     assert settings.warnings == ()
@@ -533,14 +536,14 @@ def test_provider_values_are_normalised(tmp_path):
     [p] = config.load(path).providers
     assert (p.name, p.url, p.format, p.components) == (
         "GitHub", "https://www.githubstatus.com/", "statuspage", ("Actions", "API Requests"))
-    assert p.endpoint == "https://www.githubstatus.com/api/v2/incidents.json"
+    assert read.endpoints(p, read.configured_format(p)) == ["https://www.githubstatus.com/api/v2/incidents.json"]
 
 
 def test_url_ending_in_json_is_polled_as_is(tmp_path):
     path = write(tmp_path, '[[providers]]\nname = "CF"\nurl = "https://www.cloudflarestatus.com/api/v2/summary.json"\n')
     [p] = config.load(path).providers
-    assert p.endpoint == "https://www.cloudflarestatus.com/api/v2/summary.json"
-    assert p.kind == "statuspage"
+    assert read.configured_format(p) == "statuspage"
+    assert read.endpoints(p, "statuspage") == ["https://www.cloudflarestatus.com/api/v2/summary.json"]
 
 
 def test_cli_providers_lists_the_resolved_config(runner, tmp_path):

@@ -242,14 +242,18 @@ def test_the_parent_directory_cannot_be_created(github, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a regular file where a directory should be\n")
     tracker = Tracker(github[2].config, blocker / "state" / "tracker.db")
-    for args in (("run", "--once"), ("db", "migrate")):
+    for args in (("run", "--once"), ("db", "migrate", "--create")):
         p = command(tracker, *args)
         line = assert_one_line_error(p, str(blocker / "state"))
         assert "Not a directory" in line
         assert p.stdout == ""
     # The read commands have nothing to read: no database, no incidents, no error.
     p = command(tracker, "incidents")
-    assert p.returncode == 0 and p.stdout == "" and p.stderr.startswith("No incidents recorded")
+    assert p.returncode == 0 and p.stdout == ""
+    assert p.stderr.startswith(f"Note: no database at {tracker.db}") and "No incidents recorded" in p.stderr
+    p = command(tracker, "db", "migrate")  # without --create a missing file is named, not made
+    assert_one_line_error(p, str(tracker.db))
+    assert "no database" in p.stderr
     assert blocker.read_text().startswith("a regular file")
 
 
@@ -259,7 +263,7 @@ def test_run_once_beside_a_daemon_on_one_database_announces_each_update_once(git
     payload, route, tracker = github
     # The file exists (schema only: no provider polled yet). Two processes creating a fresh
     # file at the same moment is test_two_processes_creating_the_file_at_once below.
-    assert command(tracker, "db", "migrate").returncode == 0
+    assert command(tracker, "db", "migrate", "--create").returncode == 0
     daemon = tracker.start()
     onces = []
     try:

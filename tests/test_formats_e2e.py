@@ -54,8 +54,8 @@ def keys(records):
 
 def announced_by(fmt: str, before, after, base: str, now: str | None = None):
     """What the adapter says is new between two payloads: the e2e expectation."""
-    parse = FORMATS[fmt].parse
-    extra = {"now": now} if fmt == "incidentio" else {}
+    parse = FORMATS[fmt].views[0].parse
+    extra = {"now": now}
     old = {(i.incident_id, u.update_id) for i in parse(before, base_url=base, **extra).incidents for u in i.updates}
     new = sorted(((u.created_at, i.incident_id, u.update_id) for i in parse(after, base_url=base, **extra).incidents
                   for u in i.updates if (i.incident_id, u.update_id) not in old))
@@ -63,8 +63,8 @@ def announced_by(fmt: str, before, after, base: str, now: str | None = None):
 
 
 def open_at_first_contact(fmt: str, payload, base: str):
-    parse = FORMATS[fmt].parse
-    extra = {"now": "2026-11-23T00:00:00.000Z"} if fmt == "incidentio" else {}
+    parse = FORMATS[fmt].views[0].parse
+    extra = {"now": "2026-11-23T00:00:00.000Z"}
     found = sorted((u.created_at, i.incident_id, u.update_id)
                    for i in parse(payload, base_url=base, **extra).incidents if i.is_open for u in i.updates)
     return [(i, u) for _, i, u in found]
@@ -86,10 +86,13 @@ def _scenarios():
     statusio_after = data("gitlab-statusio-status-2026-07-01.json")
     statusio_after["result"]["incidents"].append(copy.deepcopy(DOC_INCIDENT))  # as status.io documents it
     inc = openai_incident()
-    io_before = {"incidents": [{**inc, "updates": sorted(inc["updates"], key=lambda u: u["published_at"])[:3]}]}
-    io_after = {"incidents": [inc]}
+    summary = data("openai-incidentio-proxy-2026-10-06.json")["summary"]
+    io_before = {"summary": {**summary, "ongoing_incidents": [
+        {**inc, "updates": sorted(inc["updates"], key=lambda u: u["published_at"])[:3]}]}}
+    io_after = {"summary": {**summary, "ongoing_incidents": [inc]}}
     return {
-        "incidentio": ("incidentio", "/p/proxy/127.0.0.1/incidents", "application/json",
+        # the native summary; the compatible copy is not served here (a view failing is a warning)
+        "incidentio": ("incidentio", "/p/proxy/127.0.0.1", "application/json",
                        json.dumps(io_before).encode(), json.dumps(io_after).encode(), io_before, io_after),
         "feed-azure": ("feed", "/p/en-us/status/feed/", "application/rss+xml",
                        raw("azure-status-feed-empty-2026-09-25.xml"), raw("azure-status-feed-2026-07-23.xml"),
@@ -151,9 +154,12 @@ def test_each_format_first_contact_then_news_once(name, server, tmp_path):
 
 def test_incidentio_events_carry_the_providers_own_words(server, tmp_path):
     inc = openai_incident()
-    server.route("/openai/proxy/127.0.0.1/incidents", {"incidents": [inc]})
-    # The page's summary (a real capture of the same page) names the components by id.
-    server.route("/openai/proxy/127.0.0.1", data("openai-incidentio-proxy-2026-10-06.json"))
+    # The page's summary (a real capture of the same page, which names the components by id)
+    # with the incident the page embedded on 2026-03-17 ongoing.
+    summary = data("openai-incidentio-proxy-2026-10-06.json")
+    summary["summary"]["ongoing_incidents"] = [inc]
+    server.route("/openai/proxy/127.0.0.1", summary)
+    server.route("/openai/api/v2/incidents.json", {"page": {}, "incidents": []})
     config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "incidentio"}])
     code, records, err = Tracker(config, tmp_path / "t.db").once()
     assert code == 0, err
@@ -166,8 +172,10 @@ def test_incidentio_events_carry_the_providers_own_words(server, tmp_path):
 
 
 def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path):
-    server.route("/openai/proxy/127.0.0.1", data("openai-incidentio-proxy-2026-10-06.json"))
-    server.route("/openai/proxy/127.0.0.1/incidents", {"incidents": [openai_incident()]})
+    summary = data("openai-incidentio-proxy-2026-10-06.json")
+    summary["summary"]["ongoing_incidents"] = [openai_incident()]
+    server.route("/openai/proxy/127.0.0.1", summary)
+    server.route("/openai/api/v2/incidents.json", {"page": {}, "incidents": []})
     config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai"}])
     tracker = Tracker(config, tmp_path / "t.db")
     code, records, err = tracker.once()
@@ -177,9 +185,9 @@ def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path)
     assert len(updates_of(records)) == 5
     code, records, err = tracker.once()
     assert not [r for r in records if r["event"] == "format_detected"]  # remembered, no second probe
-    # The probe, then the summary once for component names; the second run got a 304 for the
-    # incident list and asked nothing else.
-    assert server.routes["/openai/proxy/127.0.0.1"].requests == 2
+    # The probe, then the summary as a view; the second run asked each view once (304s).
+    assert server.routes["/openai/proxy/127.0.0.1"].requests == 3
+    assert server.routes["/openai/api/v2/incidents.json"].requests == 2
     listing = json.loads(subprocess.run([*tracker_command(), "providers", "--json", "--config", str(config),
                                          "--db", str(tracker.db)], capture_output=True, text=True).stdout)
     assert listing[0]["format"] == "auto" and listing[0]["detected_format"] == "incidentio"
@@ -188,8 +196,9 @@ def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path)
 def test_switching_statuspage_to_incidentio_reannounces_no_history(server, tmp_path):
     server.route("/openai/api/v2/incidents.json", data("openai-incidents-2025-11-15.json"))
     groq = data("groq-incidentio-proxy-2026-10-06.json")["summary"]["scheduled_maintenances"][0]
-    resolved = {**openai_incident(), "id": "01KKWW47249GJZZP9ZGR1PTHV6", "status": "resolved"}
-    server.route("/openai/proxy/127.0.0.1/incidents", {"incidents": [resolved, groq]})
+    summary = data("openai-incidentio-proxy-2026-10-06.json")
+    summary["summary"]["scheduled_maintenances"] = [groq]  # a stale maintenance: history
+    server.route("/openai/proxy/127.0.0.1", summary)
     db = tmp_path / "t.db"
     config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "statuspage"}])
     code, records, err = Tracker(config, db).once()
@@ -197,16 +206,16 @@ def test_switching_statuspage_to_incidentio_reannounces_no_history(server, tmp_p
     config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "incidentio"}])
     code, records, err = Tracker(config, db).once()
     assert code == 0, err
-    assert updates_of(records) == []  # a resolved incident and a stale maintenance: history, silent
+    assert updates_of(records) == []  # the copy's ids are the same: recorded; a stale maintenance: silent
     contact = [r for r in records if r["event"] == "first_contact"]
     assert contact and contact[0]["format"] == "incidentio"
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT polled_format FROM providers").fetchone() == ("incidentio",)
 
 
-def test_incidentio_falls_back_to_the_statuspage_copy_once_and_never_goes_silent(server, tmp_path):
-    server.route("/openai/proxy/127.0.0.1/incidents").status = 404
-    payload = data("openai-incidents-2025-11-15.json")
+def test_incidentio_without_its_summary_reads_the_copy_with_one_warning_and_never_goes_silent(server, tmp_path):
+    server.route("/openai/proxy/127.0.0.1").status = 404
+    payload = data("openai-incidents-2025-11-15.json")  # the copy when its bodies were empty
     server.route("/openai/api/v2/incidents.json", payload)
     config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai", "format": "incidentio"}], interval=1)
     tracker = Tracker(config, tmp_path / "t.db")
@@ -216,13 +225,16 @@ def test_incidentio_falls_back_to_the_statuspage_copy_once_and_never_goes_silent
     time.sleep(2.5)
     code, records, err, _ = Tracker.stop(proc)
     assert code == 0, err
-    warnings = [r for r in records if r["event"] == "format_fallback"]
-    assert len(warnings) == 1 and warnings[0]["level"] == "warning" and "HTTP 404" in warnings[0]["reason"]
+    warnings = [r for r in records if r["event"] == "view_failed"]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning" and "HTTP 404" in warnings[0]["error"]
+    assert warnings[0]["url"].endswith("/openai/proxy/127.0.0.1")
     events = updates_of(records)
     still_open = [i for i in payload["incidents"] if i["status"] != "resolved"]
     assert len(events) == sum(len(i["incident_updates"]) for i in still_open)
     assert all(e["message"] == f"{e['status'].capitalize()} (impact: {e['impact']})" for e in events)
-    assert not [r for r in records if r["event"] == "poll_failed"]
+    assert not [r for r in records if r["event"] in ("poll_failed", "format_fallback")]
+    contact = [r for r in records if r["event"] == "first_contact"]
+    assert len(contact) == 1 and contact[0]["format"] == "incidentio"
 
 
 def test_a_hostile_feed_is_a_clean_provider_error(server, tmp_path):

@@ -49,7 +49,7 @@ def test_wheel_installs_the_migrations_and_runs_against_a_fresh_database(tmp_pat
     tracker = [sys.executable, "-m", "tracker"]
 
     db = tmp_path / "fresh" / "tracker.db"
-    p = subprocess.run([*tracker, "db", "migrate", "--db", str(db)],
+    p = subprocess.run([*tracker, "db", "migrate", "--create", "--db", str(db)],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
     shipped = sorted(f.name for f in (ROOT / "migrations").glob("*.sql"))

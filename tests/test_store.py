@@ -16,7 +16,8 @@ from tracker import migrations, times
 from tracker.adapters import statuspage
 from tracker.config import Provider
 from tracker.errors import MigrationError
-from tracker.store import Store
+from tracker.policy import Policy
+from tracker.store import PollRecord, Store
 
 GITHUB = "github-incidents-2026-07-31.json"
 PROVIDER = Provider(id="github", name="GitHub", url="https://www.githubstatus.com", format="statuspage")
@@ -61,12 +62,12 @@ def test_first_contact_records_silently_then_everything_new_is_announced(tmp_pat
     store = fresh(tmp_path)
     everything = incidents()
     older, newest = everything[1:], everything[:1]
-    claim = store.record(PROVIDER, older, now=times.now_iso(), source="run", owner="me",
-                         lease_until=FUTURE, validators={})
+    claim = store.record(PROVIDER.id, older, now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("me", FUTURE), poll=PollRecord("statuspage", {}))
     assert claim.first_contact and claim.new == sum(len(i.updates) for i in older)
     assert claim.announce_ids == []  # every incident in the capture is resolved
-    claim = store.record(PROVIDER, everything, now=times.now_iso(), source="run", owner="me",
-                         lease_until=FUTURE, validators={})
+    claim = store.record(PROVIDER.id, everything, now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("me", FUTURE), poll=PollRecord("statuspage", {}))
     assert not claim.first_contact
     assert claim.new == len(claim.announce_ids) == len(newest[0].updates)
     rows = store.events(claim.announce_ids)
@@ -87,8 +88,8 @@ def _claim_in_process(path: str) -> list[tuple[str, str]]:
     """Runs in a separate process: record the whole capture, return what this process won."""
     store = Store.open(path)
     store.sync_providers([PROVIDER])
-    claim = store.record(PROVIDER, incidents(), now=times.now_iso(), source="run",
-                         owner="p", lease_until=FUTURE, validators={})
+    claim = store.record(PROVIDER.id, incidents(), now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("p", FUTURE), poll=PollRecord("statuspage", {}))
     return [(r["incident_id"], r["update_id"]) for r in store.events(claim.announce_ids)]
 
 
@@ -96,8 +97,8 @@ def test_processes_racing_on_one_file_claim_each_update_exactly_once(tmp_path):
     path = tmp_path / "race.db"
     store = Store.open(path)
     store.sync_providers([PROVIDER])
-    store.record(PROVIDER, [], now=times.now_iso(), source="run", owner="x", lease_until=FUTURE,
-                 validators={})  # first contact done: from now on every new update is announced
+    store.record(PROVIDER.id, [], now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("x", FUTURE), poll=PollRecord("statuspage", {}))  # first contact done: from now on every new update is announced
     store.close()
     with ProcessPoolExecutor(max_workers=6, mp_context=get_context("spawn")) as pool:
         won = list(pool.map(_claim_in_process, [str(path)] * 6))
@@ -117,11 +118,14 @@ def test_updates_recorded_but_never_emitted_are_emitted_after_a_crash(server, tm
     tracker = Tracker(config, tmp_path / "t.db")
     store = Store.open(tmp_path / "t.db")
     store.sync_providers([Provider(id="github", name="GitHub", url=f"{server.base}/gh")])
-    store.record(PROVIDER, [], now=times.now_iso(), source="run", owner="dead", lease_until=PAST, validators={})
+    store.record(PROVIDER.id, [], now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("dead", PAST), poll=PollRecord("statuspage", {}))
     everything = statuspage.parse(payload).incidents
     alive, dead = everything[:2], everything[2:5]
-    store.record(PROVIDER, dead, now=times.now_iso(), source="run", owner="dead:1", lease_until=PAST, validators={})
-    store.record(PROVIDER, alive, now=times.now_iso(), source="run", owner="alive:2", lease_until=FUTURE, validators={})
+    store.record(PROVIDER.id, dead, now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("dead:1", PAST), poll=PollRecord("statuspage", {}))
+    store.record(PROVIDER.id, alive, now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
+                 lease=("alive:2", FUTURE), poll=PollRecord("statuspage", {}))
     store.close()
 
     code, records, err = tracker.once()

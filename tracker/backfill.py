@@ -1,41 +1,38 @@
-"""tracker backfill: record the history a status page offers, through the same claim as
-`tracker run`.
+"""tracker backfill: record the history a status page offers, through the same claim and the
+same outbox as `tracker run`.
 
-For a Statuspage page it reads `incidents.json` (the 50 most recent incidents, every update),
-then walks `/history?page=N` (JSON when asked with `Accept: application/json`: months of incident
-codes, a quarter or so a page) and fetches `/api/v2/incidents/<code>.json` for each incident
-not yet recorded in full. One request at a time per host; conditional GETs; Retry-After
-honoured. Walkers run in threads and only fetch and parse; the main thread records.
+For each provider it reads every view of the page's format (what `run` polls), then the
+format's history walk where it has one (`adapters/history.py`: Statuspage's history pages and
+incident details, incident.io's native list in 90-day windows). One request at a time per
+host; conditional GETs on history pages; Retry-After honoured. Walkers run in threads and only
+fetch and parse; the main thread records.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
-import secrets
 import signal
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from . import backoff, times
-from .adapters import FORMATS
+from .adapters import FORMATS, page_root
 from .config import Provider, Settings
-from .emit import emit
 from .errors import FetchError, ParseError
 from .fetch import Fetcher, HTTPStatusError
-from .models import CLOSED_STATUSES, Incident
-from .poller import probe
+from .models import Incident, ParseResult, PollState
+from .outbox import Outbox
+from .policy import Policy
+from .read import decode, known_format, probe
 from .store import Store
 
-MAX_PAGES = 200  # history pages walked per provider at most (GitHub had 51 in 2023)
 MAX_RETRIES = 3  # 429/503 answers honoured per request before giving the provider up
 MAX_WAIT = 60.0  # seconds: the longest Retry-After a backfill sleeps through
+LEASE_SECONDS = 86400.0  # claimed updates stay ours until the provider's walk ends
 
 
 @dataclass
@@ -67,21 +64,13 @@ class Summary:
     announce_ids: list[int] = field(default_factory=list)
 
 
-def base_url(provider: Provider) -> str:
-    """The page's root: its URL, or scheme://host when the URL names a .json endpoint."""
-    parts = urlsplit(provider.url)
-    if parts.path.endswith(".json"):
-        return f"{parts.scheme}://{parts.netloc}"
-    return provider.url.rstrip("/")
-
-
 class Walker:
     """Fetches one provider's history. Runs in a worker thread; never touches the store."""
 
     def __init__(self, provider: Provider, fetcher: Fetcher, *, known: dict[str, str],
                  cache: dict[str, tuple[str | None, str | None]], since: str | None,
                  host_lock: threading.Lock, stop: threading.Event, put: Callable[[Batch], None],
-                 detected: str = "auto"):
+                 state: PollState | None = None):
         self.p = provider
         self.fetcher = fetcher
         self.known = known  # incident id -> status, as recorded
@@ -91,11 +80,13 @@ class Walker:
         self.stop = stop
         self.put = put
         self.requests = 0
-        self.fmt = provider.kind if provider.kind != "auto" else detected
+        self.pages = 0
+        self.fmt = known_format(provider, state)
+        self.validators: dict[str, tuple[str | None, str | None]] = {}
 
-    def get(self, url: str, conditional: bool = True, raw: bool = False) -> Any | None:
-        """GET and decode JSON; None for a 304. One request at a time per host, and a 429/503
-        with Retry-After waited out (up to MAX_WAIT) a few times."""
+    def fetch(self, url: str, conditional: bool = True) -> Any:
+        """GET; None for a 304. One request at a time per host, and a 429/503 with
+        Retry-After waited out (up to MAX_WAIT) a few times."""
         etag, modified = self.cache.get(url, (None, None)) if conditional else (None, None)
         for attempt in range(MAX_RETRIES + 1):
             with self.host_lock:
@@ -112,15 +103,19 @@ class Walker:
                 raise FetchError("interrupted")
         if got.not_modified:
             return None
-        self.last_validators = (url, got.etag, got.last_modified)
-        if raw:
-            return got.body or b""
+        self.validators[url] = (got.etag, got.last_modified)
+        return got
+
+    def get(self, url: str, conditional: bool = True) -> Any:
+        """GET and decode JSON; None for a 304."""
+        got = self.fetch(url, conditional)
+        if got is None:
+            return None
         try:
-            payload = json.loads(got.body or b"")
+            return json.loads(got.body or b"")
         except ValueError:
             ctype = got.content_type.split(";")[0].strip() or "no content type"
             raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status})") from None
-        return payload
 
     def keep(self, incidents: list[Incident]) -> list[Incident]:
         return [i for i in incidents if not self.since or i.created_at >= self.since]
@@ -134,85 +129,44 @@ class Walker:
         except Exception as e:  # a bug costs this provider, not the whole backfill
             batch.error = f"unexpected {type(e).__name__}: {e}"
         batch.requests = self.requests
-        batch.pages = getattr(self, "pages", 0)
+        batch.pages = self.pages
         self.put(batch)
 
-    def parse(self, payload: Any) -> Any:
-        spec = FORMATS[self.fmt]
-        extra = {"now": times.now_iso()} if self.fmt == "incidentio" else {}
-        return spec.parse(payload, base_url=self.p.url, **extra)
-
     def walk(self) -> None:
-        base = base_url(self.p)
+        now = times.now_iso()
         if self.fmt == "auto":
             with self.host_lock:
                 self.requests += 1
-                self.fmt = probe(self.p, self.fetcher)
-        # 1. The recent incidents, with every update: always read afresh.
-        payload = self.get(self.p.endpoint_for(self.fmt), conditional=False, raw=FORMATS[self.fmt].raw)
-        recent = self.parse(payload)
-        self.put(Batch(self.p, self.keep(recent.incidents), recent.skipped))
-        seen = {i.incident_id for i in recent.incidents}
-        if self.fmt != "statuspage":
-            return
-        # 2. Older incidents, a history page at a time.
-        self.pages = 0
-        for number in range(1, MAX_PAGES + 1):
-            if self.stop.is_set():
-                return
-            url = f"{base}/history?page={number}"
+                self.fmt = probe(self.p.url, self.fetcher)
+        spec = FORMATS[self.fmt]
+        # 1. What `run` reads: every view of the page, always afresh.
+        results: list[ParseResult] = []
+        errors: list[str] = []
+        for view in spec.views:
             try:
-                page = self.get(url)
-            except ParseError as e:
-                if number == 1:  # the page offers no JSON history: what incidents.json gave is all
-                    self.put(Batch(self.p, note=f"no history pages ({e})"))
-                    return
-                raise
-            except HTTPStatusError as e:
-                if e.status == 404 and number == 1:
-                    self.put(Batch(self.p, note="no history pages (HTTP 404)"))
-                    return
-                raise
-            self.pages += 1
-            if page is None:  # 304: everything it lists was recorded by an earlier run
-                continue
-            validators = self.last_validators
-            codes = history_codes(page)
-            fresh = [c for c in codes if c not in seen]
-            if not codes or not fresh:
-                return  # past the last page (or a page that ignores ?page=)
-            seen.update(fresh)
-            found: list[Incident] = []
-            skipped: list[str] = []
-            older = 0
-            for code in fresh:
+                got = self.fetch(view.endpoint(self.p.url), conditional=False)
+                results.append(view.parse(decode(view, got), base_url=self.p.url, now=now))
+            except (FetchError, ParseError) as e:
                 if self.stop.is_set():
-                    self.put(Batch(self.p, found, skipped))  # keep what this page gave so far
-                    return
-                if self.known.get(code) in CLOSED_STATUSES:
-                    continue  # recorded whole by an earlier run: resume past it
-                detail = self.get(f"{base}/api/v2/incidents/{code}.json", conditional=False)
-                result = self.parse(detail)
-                skipped += result.skipped
-                kept = self.keep(result.incidents)
-                older += len(result.incidents) - len(kept)
-                found += kept
-            self.put(Batch(self.p, found, skipped, cache=validators))
-            if self.since and older and not found:
-                return  # this page is already older than --since
-
-
-def history_codes(page: Any) -> list[str]:
-    """Incident codes of a `/history?page=N` JSON page: {"months": [{"incidents": [{"code"…}]}]}."""
-    if not isinstance(page, dict) or not isinstance(page.get("months"), list):
-        raise ParseError("history page is not {'months': [...]}")
-    codes = []
-    for month in page["months"]:
-        for item in (month.get("incidents") or []) if isinstance(month, dict) else []:
-            code = item.get("code") if isinstance(item, dict) else None
-            if isinstance(code, str) and code and code not in codes:
-                codes.append(code)
-    return codes
+                    raise
+                errors.append(f"{view.endpoint(self.p.url)}: {e}" if len(spec.views) > 1 else str(e))
+        if not results:
+            raise ParseError("; ".join(errors)) if errors else FetchError("nothing to read")
+        recent = spec.merge(results)
+        self.put(Batch(self.p, self.keep(recent.incidents), recent.skipped,
+                       note="; ".join(f"not read: {e}" for e in errors) or None))
+        if spec.history is None:
+            return
+        # 2. Older incidents, as deep as the format's history walk goes.
+        seen = {i.incident_id for i in recent.incidents}
+        for found in spec.history(self.get, page_root(self.p.url), seen=seen, known=self.known,
+                                  keep=self.keep, stop=self.stop.is_set, now=now, since=self.since):
+            self.pages += found.pages
+            cache = None
+            if found.remember and found.remember in self.validators:
+                cache = (found.remember, *self.validators[found.remember])
+            if found.incidents or found.skipped or found.note or cache:
+                self.put(Batch(self.p, found.incidents, found.skipped, cache=cache, note=found.note))
 
 
 class Backfill:
@@ -228,7 +182,7 @@ class Backfill:
         self.announce = emit
         self.progress = progress  # click progress bar (on a terminal) or None
         self.stop = threading.Event()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.outbox = Outbox(store, log)
         self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
         self.results: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self.summaries = {p.id: Summary() for p in providers}
@@ -252,7 +206,7 @@ class Backfill:
     def _run(self) -> int:
         self.store.sync_providers(self.providers)
         known = self.store.incident_statuses()
-        detected = {pid: row["detected_format"] for pid, row in self.store.poll_states().items()}
+        states = self.store.poll_states()
         cache = self.store.http_cache()
         hosts: dict[str, threading.Lock] = {}
         self.log.info("backfill_started", providers=len(self.providers), emit=self.announce,
@@ -263,7 +217,7 @@ class Backfill:
                 host = urlsplit(p.url).netloc
                 walker = Walker(p, self.fetcher, known=known.get(p.id, {}), cache=cache, since=self.since,
                                 host_lock=hosts.setdefault(host, threading.Lock()), stop=self.stop,
-                                put=self.results.put, detected=detected.get(p.id) or "auto")
+                                put=self.results.put, state=states.get(p.id))
                 pool.submit(walker.run)
             while pending:
                 try:
@@ -294,9 +248,9 @@ class Backfill:
             # Claimed updates stay leased to this process for a day: they are emitted (oldest
             # first) when the provider's walk ends. A crash hands them to the next process
             # at once (a dead owner of this host), never to a live daemon in between.
-            lease = times.iso(datetime.now(timezone.utc) + timedelta(days=1))
-            claim = self.store.record(p, batch.incidents, now=times.now_iso(), source="backfill",
-                                      owner=self.owner, lease_until=lease, emit=self.announce)
+            claim = self.store.record(p.id, batch.incidents, now=times.now_iso(), source="backfill",
+                                      policy=Policy(mode="all" if self.announce else "none"),
+                                      lease=self.outbox.lease(LEASE_SECONDS))
             s.incidents += len(batch.incidents)
             s.updates += sum(len(i.updates) for i in batch.incidents)
             s.new += claim.new
@@ -307,10 +261,7 @@ class Backfill:
     def _finish(self, batch: Batch) -> None:
         p, s = batch.provider, self.summaries[batch.provider.id]
         s.requests, s.pages = batch.requests, batch.pages
-        if s.announce_ids:
-            rows = self.store.events(s.announce_ids)
-            s.emitted = emit(self.log, rows)
-            self.store.mark_emitted(s.announce_ids, self.owner, times.now_iso())
+        s.emitted = self.outbox.announce(s.announce_ids)
         fields = dict(provider=p.name, provider_id=p.id, incidents=s.incidents, updates=s.updates,
                       new=s.new, emitted=s.emitted, history_pages=s.pages, requests=s.requests)
         if batch.error and not (self.stop.is_set() and batch.error == "interrupted"):

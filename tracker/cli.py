@@ -10,7 +10,6 @@ import re
 import sqlite3
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -291,13 +290,17 @@ def catalog_command(word: str, as_json: bool) -> None:
     click.echo(_table(["ID", "NAME", "FORMAT", "URL"], rows))
 
 
-def _open_existing(settings: Settings):
-    """Open the database for a read command; None if it does not exist yet."""
-    from .store import Store
+def _open_readonly(settings: Settings):
+    """Open the database for a read command: read-only, never created, migrated or locked.
+    None, after a line on stderr naming the file, when it is missing or nothing was recorded
+    in it yet (a typo in --db shows up here instead of creating an empty database)."""
+    from .store import EmptyDatabase, Store
 
-    if not Path(settings.database).exists():
+    try:
+        return Store.open_readonly(settings.database)
+    except EmptyDatabase as e:
+        click.echo(f"Note: {e}", err=True)
         return None
-    return Store.open(settings.database)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -320,16 +323,24 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
       tracker providers
       tracker providers --config tracker.toml --json | jq '.[] | select(.last_result=="error")'
     """
+    from .read import configured_format, endpoints
+
     settings = load_settings(ctx, config_path, database)
-    store = _open_existing(settings)
-    states = store.provider_summaries() if store else {}
+    store = _open_readonly(settings)
+    try:
+        states = store.provider_summaries() if store else {}
+    finally:
+        store and store.close()
     items = []
     for p in settings.providers:
         s = states.get(p.id, {})
+        fmt = configured_format(p)
+        known = fmt if fmt != "auto" else (s.get("detected_format") or s.get("polled_format") or "auto")
+        urls = endpoints(p, known)
         items.append({
-            "id": p.id, "name": p.name, "url": p.url, "format": p.kind,
+            "id": p.id, "name": p.name, "url": p.url, "format": fmt,
             "detected_format": s.get("detected_format"), "polled_format": s.get("polled_format"),
-            "endpoint": p.endpoint_for(s.get("polled_format") or s.get("detected_format") or p.kind),
+            "endpoint": urls[0], "endpoints": urls,
             "interval": p.interval, "components": list(p.components),
             "last_poll_at": s.get("last_poll_at"), "last_result": s.get("last_result"),
             "last_error": s.get("last_error"), "failures": s.get("failures", 0),
@@ -395,9 +406,12 @@ def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool
       tracker incidents --since 90d --csv > incidents.csv
     """
     settings = load_settings(ctx, config_path, database)
-    store = _open_existing(settings)
-    found = store.query_incidents(provider_ids, open_only=open_only, since=since, limit=limit,
-                                  with_updates=as_json) if store else []
+    store = _open_readonly(settings)
+    try:
+        found = store.query_incidents(provider_ids, open_only=open_only, since=since, limit=limit,
+                                      with_updates=as_json) if store else []
+    finally:
+        store and store.close()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -427,21 +441,27 @@ def db() -> None:
 
 
 @db.command(context_settings=CONTEXT)
+@click.option("--create", is_flag=True, help="Create the database file if it does not exist yet.")
 @config_options
 @click.pass_context
 @handle_errors
-def migrate(ctx: click.Context, config_path: str | None, database: str | None) -> None:
+def migrate(ctx: click.Context, create: bool, config_path: str | None, database: str | None) -> None:
     """Apply pending schema migrations (every command also does this when it opens the
     database), then check the file's integrity (PRAGMA quick_check).
 
     \b
-    Example:
+    A missing file is an error (a typo in --db would otherwise create an empty database);
+    --create makes a new one.
+
+    \b
+    Examples:
       tracker db migrate --db /var/lib/tracker/tracker.db
+      tracker db migrate --db ./new.db --create
     """
     from .store import Store
 
     settings = load_settings(ctx, config_path, database)
-    store = Store.open(settings.database, migrate=False)
+    store = Store.open(settings.database, migrate=False, create=create)
     try:
         ran = store.migrate()
         store.check()

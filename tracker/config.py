@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .adapters import FORMATS as _REGISTRY
 from .errors import ConfigError
+
+ADAPTER_FORMATS = tuple(_REGISTRY)
 
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_TARGETS = ("stdout", "journal")
-FORMATS = ("auto", "statuspage", "incidentio", "feed", "gcp", "aws", "slack", "statusio", "instatus", "betterstack")
+FORMATS = ("auto", *ADAPTER_FORMATS)  # the adapter registry is the one list of formats
 POLITE_INTERVAL = 30  # seconds; below this a warning is logged once
 
 DEFAULT_INTERVAL = 60
@@ -44,27 +47,6 @@ class Provider:
     format: str = "auto"
     interval: float = DEFAULT_INTERVAL
     components: tuple[str, ...] = ()
-
-    @property
-    def kind(self) -> str:
-        """The format that reads this page: the configured one, or for "auto" what the URL
-        says by itself; "auto" when only a probe of the page can tell (SPEC §5)."""
-        if self.format != "auto":
-            return self.format
-        from .adapters import detect_from_url
-
-        return detect_from_url(self.url) or "auto"
-
-    def endpoint_for(self, fmt: str) -> str:
-        """The URL polled when the page is read in format `fmt`."""
-        from .adapters import FORMATS
-
-        return FORMATS[fmt].endpoint(self.url) if fmt in FORMATS else self.url
-
-    @property
-    def endpoint(self) -> str:
-        """The URL polled, as far as the configuration alone tells."""
-        return self.endpoint_for(self.kind)
 
     @property
     def component_filter(self) -> frozenset[str]:

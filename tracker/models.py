@@ -54,3 +54,26 @@ class ParseResult:
 
     incidents: list[Incident]
     skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Cached:
+    """Validators of one URL, and the digest of the last body whose content was recorded."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+
+
+@dataclass
+class PollState:
+    """What tracker keeps about polling one provider (the database's `providers` row and its
+    `view_cache` rows, mirrored in memory by the process that polls it)."""
+
+    failures: int = 0  # consecutive failed polls
+    next_poll_at: str | None = None  # backoff: no poll before this time (ISO)
+    detected_format: str | None = None  # what `format = "auto"` found by probing
+    polled_format: str | None = None  # the format of the last successful poll
+    first_polled_at: str | None = None
+    last_ok_at: str | None = None
+    cache: dict[str, Cached] = field(default_factory=dict)  # URL -> validators

@@ -25,7 +25,8 @@ from typing import Any
 
 from . import migrations
 from .errors import StoreError
-from .models import CLOSED_STATUSES, Incident
+from .models import CLOSED_STATUSES, Cached, Incident, PollState
+from .policy import Policy
 from .times import now_iso
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
@@ -83,6 +84,15 @@ class Claim:
     announce_ids: list[int]  # row ids of those to emit, oldest first
     first_contact: bool
     recovered_after: int  # consecutive failures before this success (0: none)
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """A successful poll of a provider's own page: the format it was read in, and the URL
+    validators to keep now that what those URLs returned is recorded."""
+
+    format: str
+    cache: dict[str, Cached]
 
 
 def _owner_is_dead(owner: str) -> bool:
@@ -152,6 +162,23 @@ class WriteLock:
             self.fd = None
 
 
+class EmptyDatabase(StoreError):
+    """A read-only open found no database, or one nothing was recorded in."""
+
+
+class _NoLock:
+    """A read-only connection writes nothing, so it takes no write lock."""
+
+    fd = None
+
+    @contextmanager
+    def held(self, timeout: float = BUSY_TIMEOUT) -> Iterator[None]:
+        yield
+
+    def close(self) -> None:
+        pass
+
+
 class Store:
     """The database of one tracker installation."""
 
@@ -161,9 +188,12 @@ class Store:
         self.lock = lock or WriteLock(path)
 
     @classmethod
-    def open(cls, path: str | Path, *, migrate: bool = True) -> "Store":
-        """Open (creating the file and its directory if needed) and apply migrations."""
+    def open(cls, path: str | Path, *, migrate: bool = True, create: bool = True) -> "Store":
+        """Open for writing and apply migrations. With `create`, a missing file (and its
+        directory) is created; without, a missing file is a StoreError naming it."""
         path = Path(path)
+        if not create and not path.exists():
+            raise StoreError(f"no database at {path} (nothing created; check --db / TRACKER_DB)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -178,6 +208,35 @@ class Store:
         store = cls(conn, path, lock)
         if migrate:
             store.migrate()
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> "Store":
+        """Open an existing database read-only (datasette's `mode=ro`): never creates, migrates
+        or locks it. A missing file, or one no tracker has written yet, is a StoreError that
+        names the file."""
+        path = Path(path)
+        if path.exists() and not path.is_file():
+            raise StoreError(f"cannot read database {path}: not a regular file")
+        if not path.is_file():
+            raise EmptyDatabase(f"no database at {path}: nothing recorded yet "
+                             "(run `tracker run` first, or point --db / TRACKER_DB at the right file)")
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT,
+                                   isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read database {path}: {e}") from None
+        if "providers" not in tables:
+            conn.close()
+            raise EmptyDatabase(f"{path} is empty: no tracker has written to it yet")
+        missing = {name for name, _ in migrations.available()} - migrations.recorded(conn)
+        if missing:
+            conn.close()
+            raise StoreError(f"{path} needs a schema upgrade first: run `tracker db migrate --db {path}`")
+        store = cls(conn, path, _NoLock())
+        store.readonly = True
         return store
 
     def migrate(self) -> list[str]:
@@ -196,6 +255,8 @@ class Store:
         if rows != ["ok"]:
             raise StoreError(f"{self.path}: the database is damaged: {rows[0]}"
                              + (f" (and {len(rows) - 1} more problems)" if len(rows) > 1 else ""))
+
+    readonly = False
 
     def close(self) -> None:
         # The last connection to close checkpoints the WAL: a write, so under the lock.
@@ -219,7 +280,7 @@ class Store:
 
     def sync_providers(self, providers: Iterable[Any]) -> None:
         """Make sure every configured provider has a row; keep its poll state."""
-        rows = [(p.id, p.name, p.url, p.kind) for p in providers]
+        rows = [(p.id, p.name, p.url, p.format) for p in providers]
         with self.transaction() as c:
             c.executemany(
                 "INSERT INTO providers (id, name, url, format) VALUES (?, ?, ?, ?) "
@@ -230,10 +291,33 @@ class Store:
                 rows,
             )
 
-    def poll_states(self) -> dict[str, sqlite3.Row]:
-        return {row["id"]: row for row in self.conn.execute("SELECT * FROM providers")}
+    def poll_states(self) -> dict[str, PollState]:
+        """Provider id -> its poll state, as recorded (the validators of every URL included)."""
+        states = {
+            row["id"]: PollState(
+                failures=row["failures"], next_poll_at=row["next_poll_at"],
+                detected_format=row["detected_format"], polled_format=row["polled_format"],
+                first_polled_at=row["first_polled_at"], last_ok_at=row["last_ok_at"],
+            )
+            for row in self.conn.execute("SELECT * FROM providers")
+        }
+        for row in self.conn.execute("SELECT * FROM view_cache"):
+            if row["provider_id"] in states:
+                states[row["provider_id"]].cache[row["url"]] = Cached(
+                    row["etag"], row["last_modified"], row["body_sha256"])
+        return states
 
-    def record_not_modified(self, provider_id: str, now: str, validators: dict | None = None) -> int:
+    @staticmethod
+    def _keep_cache(c: sqlite3.Connection, provider_id: str, cache: dict[str, Cached]) -> None:
+        c.executemany(
+            "INSERT INTO view_cache (provider_id, url, etag, last_modified, body_sha256) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (provider_id, url) DO UPDATE SET etag = excluded.etag, "
+            "last_modified = excluded.last_modified, "
+            "body_sha256 = COALESCE(excluded.body_sha256, body_sha256)",
+            [(provider_id, url, v.etag, v.last_modified, v.body_sha256) for url, v in cache.items()],
+        )
+
+    def record_not_modified(self, provider_id: str, now: str, cache: dict[str, Cached] | None = None) -> int:
         """A 304 (or a body identical to the last one recorded): the poll succeeded and
         found nothing new. New validators for the same body are kept. Returns the
         consecutive failures this success ends."""
@@ -244,11 +328,8 @@ class Store:
                 "last_error = NULL, failures = 0, next_poll_at = NULL WHERE id = ?",
                 (now, now, provider_id),
             )
-            if validators:
-                c.execute(
-                    "UPDATE providers SET etag = ?, last_modified = ? WHERE id = ?",
-                    (validators.get("etag"), validators.get("last_modified"), provider_id),
-                )
+            if cache:
+                self._keep_cache(c, provider_id, cache)
         return before["failures"] if before else 0
 
     def remember_format(self, provider_id: str, fmt: str) -> None:
@@ -281,41 +362,38 @@ class Store:
 
     def record(
         self,
-        provider: Any,
+        provider_id: str,
         incidents: Sequence[Incident],
         *,
         now: str,
         source: str,
-        owner: str,
-        lease_until: str,
-        emit: bool | None = None,
-        validators: dict[str, str | None] | None = None,
-        fmt: str | None = None,
+        policy: Policy,
+        lease: tuple[str, str],
+        poll: "PollRecord | None" = None,
     ) -> Claim:
-        """Record a successful poll and claim every update not seen before.
+        """Record incidents and claim every update not seen before.
 
         The one writer path: `run`, `run --once` and `backfill` all come here. Inside one
         `BEGIN IMMEDIATE` transaction it upserts the incidents and inserts the updates with
         `ON CONFLICT DO NOTHING RETURNING`, so only rows this process really inserted come
         back; any other process (or an earlier run) that recorded an update first owns it.
 
-        Which new updates are announced: with `emit` given (backfill), all or none. Otherwise
-        SPEC §4: on first contact only those of incidents still open, afterwards all; with a
-        components filter, only incidents touching one of the components.
-
-        `validators` (ETag, Last-Modified, URL, body digest) marks a poll of the provider's
-        own endpoint, whose result is kept as its poll state; None (backfill) leaves it alone.
+        `policy` decides which new updates are announced; those are leased to `lease` =
+        (owner, until) for the outbox. `poll` is given for a poll of the provider's own page:
+        it says in which format the page was read and which URL validators to keep, and makes
+        this the provider's last successful poll (first contact: its first, or the first in
+        another format). Without it (backfill) the poll state is left alone.
         """
-        wanted = provider.component_filter
+        owner, lease_until = lease
         with self.transaction() as c:
             state = c.execute(
-                "SELECT first_polled_at, failures, polled_format FROM providers WHERE id = ?", (provider.id,)
+                "SELECT first_polled_at, failures, polled_format FROM providers WHERE id = ?", (provider_id,)
             ).fetchone()
             if state is None:
-                raise StoreError(f"provider {provider.id!r} has no row; sync_providers() first")
-            # First contact: never polled, or polled in another format (its ids differ: SPEC §5).
-            first_contact = state["first_polled_at"] is None or (
-                fmt is not None and state["polled_format"] not in (None, fmt)
+                raise StoreError(f"provider {provider_id!r} has no row; sync_providers() first")
+            # First contact: never polled, or polled in another format (its ids differ: §4).
+            first_contact = poll is not None and (
+                state["first_polled_at"] is None or state["polled_format"] not in (None, poll.format)
             )
 
             incident_rows = []
@@ -325,18 +403,13 @@ class Store:
                 for u in inc.updates:
                     names.extend(n for n in u.components if n not in names)
                 incident_rows.append(
-                    (provider.id, inc.incident_id, inc.title, inc.status, inc.impact, inc.kind, inc.url,
+                    (provider_id, inc.incident_id, inc.title, inc.status, inc.impact, inc.kind, inc.url,
                      _json_names(tuple(names)), inc.created_at, inc.updated_at, inc.resolved_at, now, now)
                 )
-                if emit is not None:
-                    announce = emit
-                else:
-                    announce = inc.is_open or not first_contact
-                    if wanted and not inc.touches(wanted):
-                        announce = False
+                announce = policy.announces(inc, first_contact)
                 for u in inc.updates:
                     update_rows.append(
-                        (provider.id, inc.incident_id, u.update_id, u.status, u.message,
+                        (provider_id, inc.incident_id, u.update_id, u.status, u.message,
                          _json_names(u.components), u.created_at, now, source, int(announce),
                          owner if announce else None, lease_until if announce else None)
                     )
@@ -366,22 +439,20 @@ class Store:
                 # Fetch before COMMIT: committing with a RETURNING cursor still open fails.
                 claimed.extend((r[0], r[1], r[2]) for r in cur.fetchall())
 
-            if validators is not None:
-                # A poll of the provider's own endpoint: keep its validators and result.
+            if poll is not None:
                 c.execute(
                     "UPDATE providers SET first_polled_at = COALESCE(first_polled_at, ?), "
                     "last_poll_at = ?, last_ok_at = ?, last_result = 'ok', last_error = NULL, "
-                    "failures = 0, next_poll_at = NULL, etag = ?, last_modified = ?, validators_url = ?, body_sha256 = ?, "
-                    "polled_format = COALESCE(?, polled_format) WHERE id = ?",
-                    (now, now, now, validators.get("etag"), validators.get("last_modified"),
-                     validators.get("validators_url"), validators.get("body_sha256"), fmt, provider.id),
+                    "failures = 0, next_poll_at = NULL, polled_format = ? WHERE id = ?",
+                    (now, now, now, poll.format, provider_id),
                 )
+                self._keep_cache(c, provider_id, poll.cache)
         announce_ids = [row_id for row_id, ann, _ in sorted(claimed, key=lambda r: (r[2], r[0])) if ann]
         return Claim(
             new=len(claimed),
             announce_ids=announce_ids,
-            first_contact=first_contact and validators is not None,
-            recovered_after=state["failures"] if validators is not None else 0,
+            first_contact=first_contact,
+            recovered_after=state["failures"] if poll is not None else 0,
         )
 
     # -- the outbox --------------------------------------------------------------------

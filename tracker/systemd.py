@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 import struct
 from typing import Any
 
@@ -66,6 +67,35 @@ def status(text: str) -> str:
     """A STATUS= assignment for untrusted text: one line, printable, at most 200 characters.
     A newline here would start another assignment (READY=, STOPPING=, MAINPID=…)."""
     return "STATUS=" + clean(text, limit=200)
+
+
+# Intention-named calls (nobodd's style): what the daemon means, not the protocol's words.
+
+def ready(text: str) -> bool:
+    """The service is up: the database is open and every provider has its schedule."""
+    return notify("READY=1", status(text))
+
+
+def reloading() -> bool:
+    """A reload (SIGHUP) begins; systemctl shows "reloading" until ready_again()."""
+    return notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+
+
+def ready_again() -> bool:
+    return notify("READY=1")
+
+
+def stopping(text: str) -> bool:
+    return notify("STOPPING=1", status(text))
+
+
+def alive() -> bool:
+    """The watchdog ping: the loop is making progress."""
+    return notify("WATCHDOG=1")
+
+
+def set_status(text: str) -> bool:
+    return notify(status(text))
 
 
 def watchdog_interval() -> float | None:

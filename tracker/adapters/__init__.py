@@ -1,22 +1,35 @@
-"""Formats: how a provider's page is read. One pure adapter per format (payload in, incidents
-out: no I/O, no clock of its own), the URL it polls, and whether it takes decoded JSON or the
-raw bytes.
+"""Formats: how a provider's page is read. The one list of formats: config validation, the
+catalog, its generator and the reader all derive from `FORMATS`.
 
-Every adapter has the signature `parse(payload, *, base_url) -> ParseResult` (incidentio also
-takes `now`). Malformed items are skipped with a warning in `ParseResult.skipped`; a payload of
-the wrong shape raises ParseError.
+A format reads a page through one or more *views* (endpoints of the same page with one id
+space). Each view says which URL it polls, whether its adapter takes decoded JSON or the raw
+bytes, and whether it lists only open incidents (so an incident leaving it was closed) or keeps
+history. The reader (`tracker/read.py`) fetches every view, parses each with its pure adapter
+and merges them by incident and update id with `Format.merge`.
+
+Every adapter has the signature `parse(payload, *, base_url=None, now=None) -> ParseResult`.
+Malformed items are skipped with a warning in `ParseResult.skipped`; a payload of the wrong
+shape raises ParseError. Adapters never do I/O; a format's `history` hook (backfill) is given
+a `get(url) -> payload` function to call instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
-from ..models import ParseResult
+from ..models import Incident, ParseResult, Update
 from . import aws, betterstack, feed, gcp, incidentio, instatus, slack, statuspage, statusio
+from .history import Found, incidentio_history, statuspage_history
+from .common import fallback_message
 
 Adapter = Callable[..., ParseResult]
+# get(url, *, conditional=True) -> decoded payload, or None when the page answered 304
+Getter = Callable[..., Any]
+# history(get, base_url, *, known, now, stop) -> batches of incidents, newest pages first
+History = Callable[..., Iterator[ParseResult]]
 
 
 def _join(path: str, given: tuple[str, ...] = (".json",)) -> Callable[[str], str]:
@@ -31,11 +44,21 @@ def _join(path: str, given: tuple[str, ...] = (".json",)) -> Callable[[str], str
     return endpoint
 
 
-def _incidentio(url: str) -> str:
+def page_root(url: str) -> str:
+    """The page's root: its URL, or scheme://host when the URL names an endpoint."""
     parts = urlsplit(url)
-    if "/proxy/" in parts.path:
-        return url
-    return f"{url.rstrip('/')}/proxy/{parts.hostname}/incidents"
+    if parts.path.endswith(".json") or "/proxy/" in parts.path or "/api/" in parts.path:
+        return f"{parts.scheme}://{parts.netloc}"
+    return url.rstrip("/")
+
+
+def _incidentio_summary(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{page_root(url)}/proxy/{parts.hostname}"
+
+
+def _incidentio_copy(url: str) -> str:
+    return f"{page_root(url)}/api/v2/incidents.json"
 
 
 def _aws(url: str) -> str:
@@ -47,34 +70,155 @@ def _aws(url: str) -> str:
     return url
 
 
+def _same(url: str) -> str:
+    return url
+
+
+@dataclass(frozen=True)
+class View:
+    """One endpoint of a page."""
+
+    name: str
+    endpoint: Callable[[str], str]
+    parse: Adapter
+    raw: bool = False  # the adapter takes the body's bytes (feeds), not decoded JSON
+    open_only: bool = False  # lists only open incidents: one that leaves it was closed
+
+
+def is_fallback(update: Update, impact: str) -> bool:
+    """True when an update's message is the readable line made up for a page without text."""
+    return update.message == fallback_message(update.status, impact)
+
+
+def merge(results: list[ParseResult]) -> ParseResult:
+    """Views in order of preference -> one result, merged by incident and update id.
+
+    An incident's title, impact, kind, url and components come from the first view that lists
+    it; every update id any view carries is kept, its text from the first view that has text
+    (not a fallback line); status and resolved_at from the newest update across all views,
+    never from the last element of a list that may be truncated."""
+    if len(results) == 1:
+        return results[0]
+    order: list[str] = []
+    found: dict[str, list[Incident]] = {}
+    skipped: list[str] = []
+    for result in results:
+        skipped += result.skipped
+        for inc in result.incidents:
+            if inc.incident_id not in found:
+                order.append(inc.incident_id)
+            found.setdefault(inc.incident_id, []).append(inc)
+    incidents = []
+    for iid in order:
+        versions = found[iid]
+        first = versions[0]
+        if len(versions) == 1:
+            incidents.append(first)
+            continue
+        updates: dict[str, Update] = {}
+        for inc in versions:
+            for u in inc.updates:
+                known = updates.get(u.update_id)
+                if known is None:
+                    updates[u.update_id] = u
+                elif is_fallback(known, first.impact) and not is_fallback(u, inc.impact):
+                    updates[u.update_id] = replace(known, message=u.message,
+                                                   components=known.components or u.components)
+        ordered = tuple(sorted(updates.values(), key=lambda u: u.created_at))
+        status, resolved_at = first.status, first.resolved_at
+        if ordered:
+            newest = ordered[-1]
+            status = newest.status
+            closing = [v.resolved_at for v in versions if v.resolved_at]
+            resolved_at = (min(closing) if closing else newest.created_at) if status in (
+                "resolved", "completed", "postmortem") else None
+        incidents.append(replace(
+            first, status=status, resolved_at=resolved_at, updates=ordered,
+            components=first.components or next((v.components for v in versions if v.components), ()),
+            updated_at=max((v.updated_at for v in versions if v.updated_at), default=first.updated_at),
+            created_at=min(v.created_at for v in versions),
+        ))
+    return ParseResult(incidents=incidents, skipped=skipped)
+
+
+def _copy_times(payload: Any) -> Any:
+    """incident.io's Statuspage-compatible copy: an update's `display_at` is the native
+    `published_at` cut to whole seconds, its `created_at` may differ; read `display_at` so
+    both views give an update the same time."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("incidents"), list):
+        return payload
+    incidents = []
+    for inc in payload["incidents"]:
+        if isinstance(inc, dict) and isinstance(inc.get("incident_updates"), list):
+            inc = {**inc, "incident_updates": [
+                {**u, "created_at": u.get("display_at") or u.get("created_at")} if isinstance(u, dict) else u
+                for u in inc["incident_updates"]]}
+        incidents.append(inc)
+    return {**payload, "incidents": incidents}
+
+
+def _incidentio_copy_parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
+    return statuspage.parse(_copy_times(payload), base_url=base_url, now=now)
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
-    parse: Adapter
-    endpoint: Callable[[str], str]
-    raw: bool = False  # the adapter takes the body's bytes (feeds), not decoded JSON
+    views: tuple[View, ...]
     text: str = ""  # what the message text is, for the README and `tracker catalog`
+    merge: Callable[[list[ParseResult]], ParseResult] = merge
+    history: History | None = None  # backfill's deeper walk, beyond what the views list
+    # A format whose first view is the one `format = "auto"` probes for (by URL)
+    probe: Callable[[str], str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lists_history(self) -> bool:
+        """True when some view keeps resolved incidents (nothing is inferred from it)."""
+        return any(not v.open_only for v in self.views)
+
+    def endpoints(self, url: str) -> list[str]:
+        return [v.endpoint(url) for v in self.views]
+
+    @property
+    def raw(self) -> bool:
+        return self.views[0].raw
+
+    @property
+    def endpoint(self) -> Callable[[str], str]:
+        return self.views[0].endpoint
+
+    @property
+    def parse(self) -> Adapter:
+        return self.views[0].parse
 
 
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("statuspage", statuspage.parse, _join("/api/v2/incidents.json"),
-               text="the update body"),
-        Format("incidentio", incidentio.parse, _incidentio,
-               text="the update's own text (the page's native JSON)"),
-        Format("feed", feed.parse, lambda url: url, raw=True,
+        Format("statuspage", (View("incidents", _join("/api/v2/incidents.json"), statuspage.parse),),
+               text="the update body", history=statuspage_history),
+        Format("incidentio", (
+            View("summary", _incidentio_summary, incidentio.parse, open_only=True),
+            View("incidents", _incidentio_copy, _incidentio_copy_parse),
+        ), text="the native message_string, else the compatible copy's body", history=incidentio_history,
+            probe=_incidentio_summary),
+        Format("feed", (View("feed", _same, feed.parse, raw=True),),
                text="the entry's text, HTML reduced to plain text"),
-        Format("gcp", gcp.parse, _join("/incidents.json"), text="the update text (Markdown)"),
-        Format("aws", aws.parse, _aws, text="the event log message"),
-        Format("slack", slack.parse, _join("/api/v2.0.0/current", ("/current",)), text="the note"),
-        Format("statusio", statusio.parse, lambda url: url, text="the incident message"),
-        Format("instatus", instatus.parse, _join("/summary.json"),
+        Format("gcp", (View("incidents", _join("/incidents.json"), gcp.parse),), text="the update text (Markdown)"),
+        Format("aws", (View("currentevents", _aws, aws.parse),), text="the event log message"),
+        Format("slack", (View("current", _join("/api/v2.0.0/current", ("/current",)), slack.parse),),
+               text="the note"),
+        Format("statusio", (View("status", _same, statusio.parse),), text="the incident message"),
+        Format("instatus", (View("summary", _join("/summary.json"), instatus.parse),),
                text="none in the public JSON: a readable line from status and impact"),
-        Format("betterstack", betterstack.parse, _join("/index.json"), text="the status update"),
+        Format("betterstack", (View("index", _join("/index.json"), betterstack.parse),), text="the status update"),
     )
 }
 ADAPTERS: dict[str, Adapter] = {name: f.parse for name, f in FORMATS.items()}
+# The format `auto` falls back to when a probe finds nothing more specific: incident.io pages
+# copy its API too.
+DEFAULT_FORMAT = "statuspage"
 
 # Hosts whose platform is known without asking them.
 KNOWN_HOSTS = {
@@ -107,4 +251,20 @@ def detect_from_url(url: str) -> str | None:
     return None
 
 
-__all__ = ["ADAPTERS", "FORMATS", "Format", "detect_from_url"]
+def probe_urls(url: str) -> list[tuple[str, str]]:
+    """(format, URL) pairs that `format = "auto"` asks, in order, for a URL that does not say
+    its platform; the first that answers its format's payload wins, else DEFAULT_FORMAT."""
+    return [(f.name, f.probe(url)) for f in FORMATS.values() if f.probe is not None]
+
+
+def recognises(fmt: str, payload: Any) -> bool:
+    """Whether a probe's answer is that format's payload (its first view parses it)."""
+    try:
+        FORMATS[fmt].views[0].parse(payload)
+    except Exception:
+        return False
+    return True
+
+
+__all__ = ["ADAPTERS", "DEFAULT_FORMAT", "FORMATS", "Format", "Found", "View", "detect_from_url", "merge",
+           "page_root", "probe_urls", "recognises"]

@@ -1,16 +1,21 @@
 """incident.io status pages, natively (OpenAI, Linear, Groq, …). Pure: payload in, incidents out.
 
-incident.io pages serve a Statuspage-compatible copy of their API whose update bodies are
-empty strings; the page's own frontend reads richer JSON through `/proxy/<host>`:
+An incident.io page is read as two views of one page with one id space (docs/contract.md §5):
 
 * `GET {page}/proxy/<host>` -> `{"summary": {…, "components": [{id, name}],
-  "ongoing_incidents": [...], "scheduled_maintenances": [...]}}` (real captures:
-  tests/fixtures/openai-/groq-incidentio-proxy-*.json, and the same object embedded in
-  openai-incidentio-page-*.html);
-* `GET {page}/proxy/<host>/incidents` -> `{"incidents": [...]}`: resolved incidents as well as
-  ongoing ones, each with every update and its text. No raw capture of this list exists; public
-  code that reads it (stts, onwatch, several status aggregators) describes the same incident
-  objects as in the summary, which is what this adapter reads.
+  "ongoing_incidents": [...], "scheduled_maintenances": [...]}}`: what is open now, each update
+  with its own text (real captures: tests/fixtures/openai-/groq-incidentio-proxy-*.json, and the
+  same object embedded in openai-incidentio-page-*.html). This module reads it.
+* `GET {page}/api/v2/incidents.json`: the Statuspage-compatible copy, recent incidents including
+  resolved ones, with the same incident and update ids. Its bodies were empty strings in the
+  November 2025 capture but carry every update's real text, the final `resolved` one included,
+  in the July-August 2026 captures (openai-compat-incidents-weekly-2026-W3x.json). The
+  statuspage adapter reads it (see adapters/__init__.py).
+
+The native list `GET {page}/proxy/<host>/incidents` (`{"incidents": [...]}`, optionally with
+`start_at`/`end_at`) and a per-incident `…/incidents/<id>` (`{"incident": {...}}`) are read by
+backfill only: no untrimmed capture of the list exists, and the published ones carry only the
+first update of each resolved incident, so "the list carries every update" is unverified.
 
 An incident object: `id, name, status (investigating|identified|monitoring|resolved), type
 ("incident"|"maintenance"), published_at, affected_components[{component_id, status}],
@@ -22,7 +27,8 @@ maintenance_complete, mapped to Statuspage's scheduled / in_progress / completed
 The update text is `message_string` (plain text), else the `markdown` rendering, else the text
 of the rich-text tree. Impact is the worst component status the incident touched:
 full_outage -> critical, partial_outage -> major, degraded_performance -> minor,
-under_maintenance -> maintenance.
+under_maintenance -> maintenance. `resolved_at` is the time of the newest update when that
+update closes the incident, never taken from a list that may be truncated.
 
 A maintenance can stay listed as "scheduled" long after its window ended (Groq's capture: 11
 months). With `now` given, one whose every window has ended is read as completed, so first
@@ -45,6 +51,7 @@ STATUSES = {
     "maintenance_completed": "completed",
 }
 IMPACTS = {"full_outage": 4, "partial_outage": 3, "degraded_performance": 2, "under_maintenance": 1}
+CLOSING = frozenset({"resolved", "completed", "postmortem"})
 IMPACT_WORDS = {4: "critical", 3: "major", 2: "minor", 1: "maintenance", 0: "none"}
 
 
@@ -157,7 +164,7 @@ def _incident(item: dict[str, Any], names: dict[str, str], base_url: str | None,
         url=f"{base_url.rstrip('/')}/incidents/{incident_id}" if base_url else None,
         created_at=created,
         updated_at=updates[-1].created_at if updates else created,
-        resolved_at=updates[-1].created_at if status in ("resolved", "completed") and updates else None,
+        resolved_at=updates[-1].created_at if updates and updates[-1].status in CLOSING else None,
         components=_names(item.get("affected_components"), names),
         updates=tuple(updates),
     )
@@ -184,7 +191,9 @@ def _component_names(summary: dict[str, Any]) -> dict[str, str]:
 
 
 def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
-    """`{"summary": {...}}` or `{"incidents": [...]}` (or both keys) -> incidents."""
+    """`{"summary": {...}}`, `{"incidents": [...]}` or `{"incident": {...}}` -> incidents."""
+    if isinstance(payload, dict) and isinstance(payload.get("incident"), dict) and "incidents" not in payload:
+        payload = {**payload, "incidents": [payload["incident"]]}
     if not isinstance(payload, dict) or not ("summary" in payload or "incidents" in payload):
         kind = type(payload).__name__ if not isinstance(payload, dict) else "object with keys " + ", ".join(
             sorted(map(str, payload))[:8])

@@ -1,0 +1,226 @@
+"""The ledger: what the outcome of one poll means, on the main thread (the only one that
+writes). It records new updates through the claim and hands them to the outbox, keeps each
+provider's typed poll state (failures, backoff, validators), batches "polled, nothing new"
+bookkeeping, and keeps the log readable when a page or the database misbehaves for hours.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from . import backoff, times
+from .config import Provider
+from .errors import TrackerError
+from .models import PollState
+from .outbox import Outbox
+from .policy import Policy
+from .read import Outcome
+from .store import PollRecord, Store
+
+QUIET_FAILURES = 3  # after this many consecutive failures, poll_failed repeats at most…
+REPEAT_EVERY = 600.0  # …once per this many seconds per provider (unless the error changes)
+STORE_ERRORS_EVERY = 60.0  # seconds between two store_failed records
+
+
+class Ledger:
+    """Applies poll outcomes to the store and the log. `clock` gives the wall time (UTC),
+    `monotonic` the time used for throttling; tests pass their own."""
+
+    def __init__(self, store: Store, log: Any, outbox: Outbox, *, source: str = "run",
+                 clock: Callable[[], datetime] | None = None, monotonic: Callable[[], float] | None = None,
+                 rng: random.Random | None = None):
+        self.store = store
+        self.log = log
+        self.outbox = outbox
+        self.source = source
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.monotonic = monotonic or time.monotonic
+        self.rng = rng
+        self.states: dict[str, PollState] = {}
+        # "Polled, nothing new" for providers with nothing else to record, written in one
+        # transaction now and then (flush_quiet) rather than one commit per poll.
+        self.quiet: dict[str, str] = {}
+        self.counts = {"polls": 0, "failed": 0, "new": 0, "announced": 0}
+        self.unrecorded = 0
+        self.last_store_error: str | None = None
+        # provider id -> (monotonic time of the last poll_failed record, its error, failures since)
+        self.failure_log: dict[str, tuple[float, str | None, int]] = {}
+        self.view_log: dict[tuple[str, str], tuple[float, str | None, int]] = {}
+        self._store_errors: tuple[float, int] = (-1e9, 0)  # (last store_failed record, unlogged since)
+
+    def now(self) -> str:
+        return times.iso(self.clock())
+
+    def load(self, providers: Iterable[Provider]) -> None:
+        """Make sure every provider has a row, and read their poll states."""
+        self.store.sync_providers(providers)
+        self.states = self.store.poll_states()
+
+    def state(self, provider_id: str) -> PollState:
+        return self.states.setdefault(provider_id, PollState())
+
+    def backing_off(self, provider_id: str) -> str | None:
+        """The time before which this provider is not to be polled, if that is still ahead."""
+        not_before = self.state(provider_id).next_poll_at
+        return not_before if not_before and not_before > self.now() else None
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for s in self.states.values() if s.failures)
+
+    # -- one outcome -------------------------------------------------------------------
+
+    def apply(self, outcome: Outcome) -> str:
+        """Record one poll's outcome and announce what it claimed. Returns "ok",
+        "not_modified" or "error". A database error is counted and logged (throttled):
+        nothing of that poll was committed and the next poll finds the same updates."""
+        try:
+            return self._apply(outcome)
+        except (sqlite3.Error, TrackerError) as e:
+            self.store_failed(e, provider_id=outcome.provider.id)
+            return "unrecorded"
+
+    def _apply(self, outcome: Outcome) -> str:
+        p = outcome.provider
+        state = self.state(p.id)
+        now = self.now()
+        self.counts["polls"] += 1
+        self.quiet.pop(p.id, None)  # whatever is written now supersedes it
+        if outcome.detected and outcome.error is None:
+            self.store.remember_format(p.id, outcome.detected)
+            state.detected_format = outcome.detected
+            self.log.info("format_detected", provider=p.name, provider_id=p.id, format=outcome.detected)
+        for view in outcome.failed_views:
+            self._log_view_failure(p, view.url, view.error)
+        if outcome.error is not None:
+            self.counts["failed"] += 1
+            wait = backoff.delay(state.failures + 1, p.interval, outcome.retry_after, self.rng)
+            not_before = times.iso(self.clock() + timedelta(seconds=wait))
+            state.failures = self.store.record_failure(p.id, outcome.error, now, not_before)
+            state.next_poll_at = not_before
+            self._log_failure(p, outcome, state.failures, wait)
+            return "error"
+        for view in outcome.views:
+            if view.error is None and (p.id, view.url) in self.view_log:
+                self.view_log.pop((p.id, view.url))
+                self.log.info("view_recovered", provider=p.name, provider_id=p.id, url=view.url)
+        if outcome.parsed is None:
+            if state.failures or outcome.cache:
+                self._recovered(p, self.store.record_not_modified(p.id, now, outcome.cache))
+                self._keep(state, outcome)
+            else:
+                self.quiet[p.id] = now
+            state.last_ok_at = now
+            return "not_modified"
+        for reason in outcome.parsed.skipped[:20]:
+            self.log.warning("item_skipped", provider=p.name, provider_id=p.id, reason=reason)
+        claim = self.store.record(
+            p.id, outcome.parsed.incidents, now=now, source=self.source, policy=Policy.for_provider(p),
+            lease=self.outbox.lease(), poll=PollRecord(outcome.format, outcome.cache),
+        )
+        self._keep(state, outcome)
+        state.polled_format, state.last_ok_at = outcome.format, now
+        state.first_polled_at = state.first_polled_at or now
+        self._recovered(p, claim.recovered_after)
+        if claim.first_contact:
+            self.log.info(
+                "first_contact", provider=p.name, provider_id=p.id, format=outcome.format,
+                incidents=len(outcome.parsed.incidents),
+                updates=sum(len(i.updates) for i in outcome.parsed.incidents),
+                announced=len(claim.announce_ids),
+            )
+        self.counts["new"] += claim.new
+        self.counts["announced"] += self.outbox.announce(claim.announce_ids)
+        return "ok"
+
+    @staticmethod
+    def _keep(state: PollState, outcome: Outcome) -> None:
+        for url, cached in outcome.cache.items():
+            known = state.cache.get(url)
+            if cached.body_sha256 is None and known is not None:
+                cached = type(cached)(cached.etag, cached.last_modified, known.body_sha256)
+            state.cache[url] = cached
+        state.failures = 0
+
+    def _recovered(self, p: Provider, failures_before: int) -> None:
+        self.failure_log.pop(p.id, None)
+        self.state(p.id).next_poll_at = None
+        if failures_before:
+            self.log.info("provider_recovered", provider=p.name, provider_id=p.id, failures=failures_before)
+
+    # -- keeping the log readable --------------------------------------------------------
+
+    def _throttled(self, book: dict, key: Any, error: str | None, failures: int) -> int | None:
+        """None when this repeat of `error` is to be left out of the log (past QUIET_FAILURES
+        in a row, the same error is logged once per REPEAT_EVERY seconds); else the number of
+        repeats left out since the last record."""
+        last = book.get(key)
+        now = self.monotonic()
+        if failures > QUIET_FAILURES and last and last[1] == error and now - last[0] < REPEAT_EVERY:
+            book[key] = (last[0], last[1], last[2] + 1)
+            return None
+        book[key] = (now, error, 0)
+        return last[2] if last else 0
+
+    def _log_failure(self, p: Provider, outcome: Outcome, failures: int, wait: float) -> None:
+        """One poll_failed per failure, but a page down for hours does not flood the log."""
+        unlogged = self._throttled(self.failure_log, p.id, outcome.error, failures)
+        if unlogged is None:
+            return
+        self.log.warning(
+            "poll_failed", provider=p.name, provider_id=p.id, url=outcome.url, error=outcome.error,
+            failures=failures, retry_in=round(wait, 1),
+            **({"retry_after": outcome.retry_after} if outcome.retry_after is not None else {}),
+            **({"unlogged": unlogged} if unlogged else {}),
+        )
+
+    def _log_view_failure(self, p: Provider, url: str, error: str | None) -> None:
+        """One view of a page failed while another was read: a warning, not a failed poll.
+        Said once per outage of that view (repeated like poll_failed if it lasts)."""
+        last = self.view_log.get((p.id, url))
+        if last and last[1] == error and self.monotonic() - last[0] < REPEAT_EVERY:
+            self.view_log[(p.id, url)] = (last[0], last[1], last[2] + 1)
+            return
+        self.view_log[(p.id, url)] = (self.monotonic(), error, 0)
+        self.log.warning("view_failed", provider=p.name, provider_id=p.id, url=url, error=error,
+                         detail="read the page's other views; nothing is lost",
+                         **({"unlogged": last[2]} if last and last[2] else {}))
+
+    def flush_quiet(self) -> None:
+        """Write the pending "polled, nothing new" results in one transaction."""
+        if self.quiet:
+            pending, self.quiet = self.quiet, {}
+            try:
+                self.store.record_quiet(pending)
+            except (sqlite3.Error, TrackerError) as e:
+                self.store_failed(e)
+
+    def recover(self) -> None:
+        """Announce what a dead process claimed but never emitted."""
+        try:
+            self.counts["announced"] += self.outbox.recover()
+        except (sqlite3.Error, TrackerError) as e:
+            self.store_failed(e)
+
+    def store_failed(self, error: Exception, **fields: Any) -> None:
+        """A write failed (disk full, read-only, a lock held past the busy timeout): nothing
+        of it was committed, the next poll tries again. Logged at most once a minute, with the
+        number of failures in between, so a full disk does not also fill the journal."""
+        self.unrecorded += 1
+        self.last_store_error = f"{error}"
+        now = self.monotonic()
+        last, unlogged = self._store_errors
+        if now - last < STORE_ERRORS_EVERY:
+            self._store_errors = (last, unlogged + 1)
+            return
+        self.log.error("store_failed", error=str(error), database=str(self.store.path), **fields,
+                       **({"unlogged": unlogged} if unlogged else {}))
+        self._store_errors = (now, 0)
+
+
+__all__ = ["Ledger", "QUIET_FAILURES", "REPEAT_EVERY"]

@@ -1,0 +1,201 @@
+"""Reading a page: the one place that knows how. Resolve the provider's format (configured,
+named by the URL, remembered, or probed once), fetch each of the format's views
+conditionally, decode, parse with the view's pure adapter, merge the views, and return one
+typed `Outcome`. Runs in worker threads: it never touches the database and never raises.
+
+Nothing here names a format: what a format reads is described in `tracker.adapters.FORMATS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import backoff, times
+from .adapters import DEFAULT_FORMAT, FORMATS, View, detect_from_url, probe_urls, recognises
+from .config import Provider
+from .errors import FetchError, ParseError
+from .fetch import Fetched, Fetcher, HTTPStatusError
+from .models import Cached, ParseResult, PollState
+
+
+def configured_format(provider: Provider) -> str:
+    """The format that reads this page as far as configuration alone tells: the configured
+    one, or for "auto" what the URL says by itself; "auto" when only a probe can tell."""
+    if provider.format != "auto":
+        return provider.format
+    return detect_from_url(provider.url) or "auto"
+
+
+def known_format(provider: Provider, state: PollState | None) -> str:
+    """The format, from configuration or from what an earlier probe found ("auto" if neither)."""
+    fmt = configured_format(provider)
+    if fmt == "auto" and state is not None:
+        fmt = state.polled_format or state.detected_format or "auto"
+    return fmt
+
+
+def endpoints(provider: Provider, fmt: str) -> list[str]:
+    """The URLs a poll of `provider` in `fmt` asks (its URL itself while the format is unknown)."""
+    return FORMATS[fmt].endpoints(provider.url) if fmt in FORMATS else [provider.url]
+
+
+def probe(url: str, fetcher: Fetcher) -> str:
+    """The one probe of `format = "auto"` (docs/contract.md §5) for a URL that does not say its
+    platform: each format that can be recognised by one request is asked in turn; anything
+    else is read as DEFAULT_FORMAT. Raises FetchError when the page cannot be asked at all
+    (a connection failure: nothing is remembered then)."""
+    for fmt, probe_url in probe_urls(url):
+        try:
+            got = fetcher.get(probe_url)
+        except HTTPStatusError:
+            continue  # 404 & co: not this platform
+        try:
+            payload = json.loads(got.body or b"")
+        except ValueError:
+            continue
+        if recognises(fmt, payload):
+            return fmt
+    return DEFAULT_FORMAT
+
+
+def decode(view: View, got: Fetched) -> Any:
+    """The body as the view's adapter takes it: bytes, or decoded JSON (UTF-8/16/32 by BOM)."""
+    body = got.body or b""
+    if view.raw:
+        return body
+    try:
+        return json.loads(body)
+    except ValueError as e:
+        raise ParseError(f"expected JSON, got {_describe(got)}: {e}") from None
+
+
+def _describe(got: Fetched) -> str:
+    ctype = got.content_type.split(";")[0].strip() or "no content type"
+    try:
+        from .fetch import describe_body  # the page's <title> or first words
+    except ImportError:  # pragma: no cover
+        return f"{ctype} (HTTP {got.status})"
+    return f"{describe_body(got.body or b'', got.content_type)} (HTTP {got.status})"
+
+
+@dataclass
+class ViewRead:
+    """One view's part of a poll: parsed, unchanged, or failed."""
+
+    name: str
+    url: str
+    open_only: bool = False
+    parsed: ParseResult | None = None
+    unchanged: bool = False
+    error: str | None = None
+    retry_after: float | None = None
+    cache: Cached | None = None  # validators to keep once `parsed` is recorded (or on a 304)
+
+
+@dataclass
+class Outcome:
+    """What reading one provider's page gave. `error` is set only when no view could be read."""
+
+    provider: Provider
+    format: str = DEFAULT_FORMAT
+    detected: str | None = None  # what `format = "auto"` found by probing, to remember
+    views: list[ViewRead] = field(default_factory=list)
+    parsed: ParseResult | None = None  # the views merged; None when nothing changed
+    error: str | None = None
+    retry_after: float | None = None  # seconds the page asked us to wait (429/503)
+    ms: int = 0
+
+    @property
+    def unchanged(self) -> bool:
+        return self.error is None and self.parsed is None
+
+    @property
+    def url(self) -> str:
+        return self.views[0].url if self.views else self.provider.url
+
+    @property
+    def failed_views(self) -> list[ViewRead]:
+        """Views that failed while another one was read (a warning, not a failed poll)."""
+        return [v for v in self.views if v.error] if self.error is None else []
+
+    @property
+    def cache(self) -> dict[str, Cached]:
+        """URL -> validators to keep, for every view read in full or answered 304."""
+        return {v.url: v.cache for v in self.views if v.cache is not None}
+
+
+def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known: Cached | None,
+              now: str) -> ViewRead:
+    """Fetch one view conditionally and parse it, unless its body is the one last recorded."""
+    result = ViewRead(view.name, url, open_only=view.open_only)
+    known = known or Cached()
+    try:
+        got = fetcher.get(url, etag=known.etag, last_modified=known.last_modified)
+        if got.not_modified:
+            result.unchanged = True
+            return result
+        digest = hashlib.sha256(got.body or b"").hexdigest()
+        result.cache = Cached(got.etag, got.last_modified, digest)
+        if digest == known.body_sha256:
+            # Byte-identical to the last body recorded in full: nothing can be new.
+            result.unchanged = True
+            if (got.etag, got.last_modified) == (known.etag, known.last_modified):
+                result.cache = None  # nothing to write
+            return result
+        result.parsed = view.parse(decode(view, got), base_url=provider.url, now=now)
+    except HTTPStatusError as e:
+        result.error, result.cache = str(e), None
+        result.retry_after = backoff.parse_retry_after(e.retry_after)
+    except (FetchError, ParseError) as e:
+        result.error, result.cache = str(e), None
+    except Exception as e:  # an adapter bug must cost one poll, not the daemon
+        result.error, result.cache = f"unexpected {type(e).__name__}: {e}", None
+    return result
+
+
+def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
+         now: str | None = None) -> Outcome:
+    """Read one provider's page through every view of its format. Never raises."""
+    started = time.monotonic()
+    state = state or PollState()
+    now = now or times.now_iso()
+    outcome = Outcome(provider)
+    try:
+        fmt = known_format(provider, state)
+        if fmt == "auto":
+            fmt = outcome.detected = probe(provider.url, fetcher)
+        outcome.format = fmt
+        spec = FORMATS[fmt]
+        for view in spec.views:
+            url = view.endpoint(provider.url)
+            outcome.views.append(read_view(view, url, provider, fetcher, state.cache.get(url), now))
+        failed = [v for v in outcome.views if v.error]
+        if len(failed) == len(outcome.views):
+            if len(failed) == 1:
+                outcome.error = failed[0].error
+            else:
+                outcome.error = "; ".join(f"{v.name}: {v.error}" for v in failed)
+            waits = [v.retry_after for v in failed if v.retry_after is not None]
+            outcome.retry_after = max(waits) if waits else None
+        else:
+            parsed = [v.parsed for v in outcome.views if v.parsed is not None]
+            if parsed:
+                outcome.parsed = spec.merge(parsed)
+    except HTTPStatusError as e:
+        outcome.error = str(e)
+        outcome.retry_after = backoff.parse_retry_after(e.retry_after)
+    except (FetchError, ParseError) as e:
+        outcome.error = str(e)
+    except Exception as e:  # a bug must cost one poll, not the daemon
+        outcome.error = f"unexpected {type(e).__name__}: {e}"
+    if outcome.error is not None:
+        outcome.detected = None  # remember a probe only with a page that could be read
+    outcome.ms = int((time.monotonic() - started) * 1000)
+    return outcome
+
+
+__all__ = ["Outcome", "ViewRead", "configured_format", "decode", "endpoints", "known_format", "probe", "read"]
