@@ -685,18 +685,18 @@ def _dns_queries(booted: Booted) -> list[str]:
 
 def test_names_resolve_through_a_resolver_on_a_private_address_under_the_shipped_unit(booted: Booted):
     booted.wait_active()
-    # The shipped unit filters no address, so DNS to 10.0.0.53 (inside 10.0.0.0/8) works.
-    s = booted.show("tracker.service", "IPAddressDeny", "IPAddressAllow")
-    assert s == {"IPAddressDeny": "", "IPAddressAllow": ""}, s
     assert (booted.root / "etc/resolv.conf").read_text().splitlines()[0] == f"nameserver {RESOLVER}"
     # tracker, inside its sandbox, asked the resolver for the page's name (A and AAAA) ...
-    queries = booted.wait("tracker's queries at the resolver", lambda: _dns_queries(booted), timeout=10)
+    queries = booted.wait(f"tracker's queries for {HOSTNAME} at {RESOLVER}", lambda: _dns_queries(booted), timeout=10)
     assert any(q.endswith(f": A {HOSTNAME} -> 127.0.0.1") for q in queries), queries
     assert all(q.startswith(f"query from {RESOLVER}:") for q in queries), queries  # from the namespace
     # ... and read the page by that name: its first contact is in the journal (previous test).
     (first,) = booted.events("first_contact")
     assert first["TRACKER_PROVIDER_ID"] == PROVIDER_ID
     assert not booted.events("poll_failed")
+    # Because the shipped unit filters no address: 10.0.0.53 is inside 10.0.0.0/8.
+    s = booted.show("tracker.service", "IPAddressDeny", "IPAddressAllow")
+    assert s == {"IPAddressDeny": "", "IPAddressAllow": ""}, s
     DNS_REPORT.append(f"shipped unit: {len(queries)} queries for {HOSTNAME} reached {RESOLVER}, e.g. "
                       f"{queries[0]!r}; first_contact of {PROVIDER_ID}, no poll_failed")
 
