@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tracker.adapters import statuspage
+from tracker.adapters.common import html_to_text
 from tracker.adapters.statuspage import parse
 from tracker.errors import ParseError, TrackerError
 from tracker.models import Incident, ParseResult, Update
@@ -168,8 +169,9 @@ def test_fields_follow_the_payload(name):
             r = raw_updates[u.update_id]
             assert u.status == r["status"]
             body = r["body"].strip()
-            expected = body or f"{r['status'].replace('_', ' ').capitalize()} (impact: {raw['impact']})"
+            expected = html_to_text(body, markup=statuspage._is_html(body)) or f"{r['status'].replace('_', ' ').capitalize()} (impact: {raw['impact']})"
             assert u.message == expected
+            assert u.source == body  # the page's own text, for telling edits
             assert u.components == tuple(c["name"] for c in r.get("affected_components") or [])
 
 
@@ -220,9 +222,11 @@ def test_github_incidents():
     assert max(len(i.updates) for i in result.incidents) == 18
     updates = [u for i in result.incidents for u in i.updates]
     assert {u.status for u in updates} == {"investigating", "monitoring", "resolved"}
-    # HTML kept as the page wrote it (reducing it is the emitter's business, not the adapter's)
-    assert sum("<br />" in u.message for u in updates) == 61
-    assert sum(any(ord(c) > 127 for c in u.message) for u in updates) == 23
+    # HTML reduced to plain text like every format's; the source keeps it as the page wrote it
+    assert sum("<br />" in u.source for u in updates) == 61
+    assert not [u for u in updates if "<br" in u.message]
+    assert sum(any(ord(c) > 127 for c in u.source) for u in updates) == 23
+    assert sum(any(ord(c) > 127 for c in u.message) for u in updates) == 11  # the rest were no-break spaces
     # affected_components names on updates; null -> ()
     assert sum(bool(u.components) for u in updates) == 192
     assert sum(u.components == () for u in updates) == 95
@@ -239,7 +243,11 @@ def test_github_incidents_non_ascii_and_html_are_byte_for_byte():
     non_ascii = [k for k, u in raw.items() if any(ord(c) > 127 for c in u["body"])]
     assert len(html) == 61 and len(non_ascii) == 23
     for key in html + non_ascii:
-        assert updates[key].message == raw[key]["body"]
+        assert updates[key].source == raw[key]["body"]
+        assert updates[key].message == html_to_text(raw[key]["body"], markup=statuspage._is_html(raw[key]["body"]))
+    for key in non_ascii:  # every non-ASCII character kept (a no-break space becomes a space)
+        assert ([c for c in updates[key].message if ord(c) > 127]
+                == [c for c in raw[key]["body"] if ord(c) > 127 and c != "\xa0"])
 
 
 def test_github_update_components_from_affected_components():
@@ -295,9 +303,10 @@ def test_atlassian_postmortems_crlf_and_empty_components():
     pm2 = next(u for u in incidents["pzh5b8cvfk2g"].updates if u.update_id == "3p9zj3z2fqpq")
     assert pm2.created_at == "2023-07-14T04:56:54.607Z"
 
-    # CRLF inside the body is kept; only the trailing whitespace is trimmed
+    # CRLF inside the body: line breaks as LF in the message, kept as written in the source
     crlf = next(u for u in incidents["skl1wrm8z4yd"].updates if u.update_id == "1lk91qfnxlsk")
-    assert crlf.message == (
+    assert "\r\n" in crlf.source and crlf.message == crlf.source.replace("\r\n", "\n")
+    assert crlf.source == (
         "We are currently investigating an incident involving all purchasing systems.\r\n\r\n"
         "Currently all customers will be unable to:\r\n- sign up for new products.\r\n"
         "- receive quotes on or purchase market place add-ons.\r\n"

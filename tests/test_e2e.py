@@ -8,6 +8,9 @@ import sqlite3
 import time
 
 import pytest
+
+from tracker.adapters import statuspage
+from tracker.adapters.common import html_to_text
 from conftest import Tracker, updates_of, write_config
 from pages import all_updates, cut, load
 
@@ -122,7 +125,9 @@ def test_incident_update_record_has_every_spec_field(github):
         assert e["incident"] == incident["name"]
         assert e["status"] == update["status"]
         assert e["impact"] == incident["impact"]
-        assert e["message"] == update["body"].strip()
+        # plain text (docs/contract.md §3): the body reduced the way every format's text is
+        assert e["message"] == html_to_text(update["body"].strip(), markup=statuspage._is_html(update["body"]))
+        assert "<br" not in e["message"]
         assert e["created_at"] == update["created_at"]
         assert e["url"] == f"https://www.githubstatus.com/incidents/{incident['id']}"
         assert "backfill" not in e
@@ -330,5 +335,8 @@ def test_hostile_page_text_never_forges_a_record(server, tmp_path):
     assert code == 0, err
     events = updates_of(records)
     assert len(events) == len(opened["incident_updates"])
-    assert all(e["incident"] == HOSTILE and e["message"] == HOSTILE.strip() for e in events)
+    # The title is data, escaped as JSON requires; the message is plain text: the escape
+    # sequences, controls and bidi marks the page put in it are gone.
+    assert all(e["incident"] == HOSTILE and e["message"] == html_to_text(HOSTILE.strip()) for e in events)
+    assert all("\x1b" not in e["message"] and "\u202e" not in e["message"] for e in events)
     assert all(r["provider"] == "OpenAI" for r in records if "provider" in r)

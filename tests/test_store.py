@@ -79,7 +79,7 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     with pytest.raises(RuntimeError):
         with store.transaction() as c:
             c.execute("INSERT INTO incidents VALUES ('github','x','t','investigating','none','incident',"
-                      "NULL,'[]','2026-01-01',NULL,NULL,'n','n')")
+                      "NULL,'[]','2026-01-01',NULL,NULL,'n','n',NULL,NULL,NULL)")
             raise RuntimeError("boom")
     assert store.conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
 

@@ -25,13 +25,24 @@ def event_fields(row: sqlite3.Row | dict[str, Any], *, backfill: bool = False) -
         "created_at": row["created_at"],
         "url": row["url"],
     }
+    keys = row.keys() if hasattr(row, "keys") else ()
+    if row["kind"] == "maintenance":
+        for key in ("scheduled_for", "scheduled_until"):
+            if key in keys and row[key]:
+                fields[key] = row[key]
+    if "inferred" in keys and row["inferred"]:
+        fields["inferred"] = True
+    if "previous_message" in keys:
+        # An edit (docs/contract.md §3): its own event id, one per distinct new source text.
+        fields["event_id"] += f":edit:{row['source_sha256'][:12]}"
+        fields["previous_message"] = row["previous_message"]
     if backfill:
         fields["backfill"] = True
     return fields
 
 
-def emit(log: Any, rows: list[sqlite3.Row]) -> int:
+def emit(log: Any, rows: list[sqlite3.Row], event: str = "incident_update") -> int:
     """Log one record per row, in the order given (the store sorts oldest first)."""
     for row in rows:
-        log.info("incident_update", **event_fields(row, backfill=row["source"] == "backfill"))
+        log.info(event, **event_fields(row, backfill=row["source"] == "backfill"))
     return len(rows)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 # Statuses after which an incident (or maintenance) is over. First contact announces only
 # incidents that are not in one of these (SPEC §4).
 CLOSED_STATUSES = frozenset({"resolved", "completed", "postmortem"})
+
+
+def source_digest(text: str) -> str:
+    """SHA-256 (hex) of an update's source text, whitespace at its ends ignored."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,19 @@ class Update:
     message: str
     created_at: str  # ISO 8601 UTC, fixed width ("2025-11-14T20:53:41.000Z"), so it sorts as text
     components: tuple[str, ...] = ()
+    # The page's own text for this update before tracker cleaned it ("" when the page gave none
+    # and `message` is a fallback line; None: `message` is the page's text as it is). Edits are
+    # told by comparing its digest, so a change in how tracker cleans text is never an edit.
+    source: str | None = None
+    view: str = ""  # which view of the page gave it (formats read through several)
+
+    @property
+    def digest(self) -> str:
+        return source_digest(self.message if self.source is None else self.source)
+
+    @property
+    def has_text(self) -> bool:
+        return (self.message if self.source is None else self.source).strip() != ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,13 @@ class Incident:
     resolved_at: str | None = None
     components: tuple[str, ...] = ()
     updates: tuple[Update, ...] = ()
+    scheduled_for: str | None = None  # maintenance window, where the page gives it
+    scheduled_until: str | None = None
+
+    @property
+    def closing_status(self) -> str:
+        """The status an inferred closing gives it."""
+        return "completed" if self.kind == "maintenance" else "resolved"
 
     @property
     def is_open(self) -> bool:
@@ -54,6 +80,12 @@ class ParseResult:
 
     incidents: list[Incident]
     skipped: list[str] = field(default_factory=list)
+    # False when a cap cut the payload: what it does not list may still be on the page, so
+    # nothing is closed because it is missing.
+    complete: bool = True
+    # Whether the payload lists only open incidents, when the payload itself says so (Azure's
+    # status feed, served anywhere); None: as the format's view says for its URL.
+    open_only: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -77,3 +109,4 @@ class PollState:
     first_polled_at: str | None = None
     last_ok_at: str | None = None
     cache: dict[str, Cached] = field(default_factory=dict)  # URL -> validators
+    gone: int = 0  # incidents missing from the page, waiting out the format's grace period

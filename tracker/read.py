@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import backoff, times
 from .adapters import DEFAULT_FORMAT, FORMATS, View, detect_from_url, probe_urls, recognises
 from .config import Provider
 from .errors import FetchError, ParseError
-from .fetch import Fetched, Fetcher, HTTPStatusError
+from .fetch import Fetched, Fetcher, HTTPStatusError, describe_body
 from .models import Cached, ParseResult, PollState
 
 
@@ -74,11 +74,7 @@ def decode(view: View, got: Fetched) -> Any:
 
 
 def _describe(got: Fetched) -> str:
-    ctype = got.content_type.split(";")[0].strip() or "no content type"
-    try:
-        from .fetch import describe_body  # the page's <title> or first words
-    except ImportError:  # pragma: no cover
-        return f"{ctype} (HTTP {got.status})"
+    """The content type and the page's <title> or first words, with the HTTP status."""
     return f"{describe_body(got.body or b'', got.content_type)} (HTTP {got.status})"
 
 
@@ -118,6 +114,19 @@ class Outcome:
         return self.views[0].url if self.views else self.provider.url
 
     @property
+    def listed(self) -> frozenset[str] | None:
+        """Incident ids listed by the views that list only open incidents, if one was read in
+        full this poll (a view cut by the caps does not count); None otherwise."""
+        found = [v.parsed for v in self.views if v.open_only and v.parsed is not None]
+        if not found or not all(p.complete for p in found):
+            return None
+        return frozenset(i.incident_id for p in found for i in p.incidents)
+
+    @property
+    def grace(self) -> float:
+        return FORMATS[self.format].close_grace if self.format in FORMATS else 0.0
+
+    @property
     def failed_views(self) -> list[ViewRead]:
         """Views that failed while another one was read (a warning, not a failed poll)."""
         return [v for v in self.views if v.error] if self.error is None else []
@@ -128,10 +137,16 @@ class Outcome:
         return {v.url: v.cache for v in self.views if v.cache is not None}
 
 
+def tag_view(parsed: ParseResult, name: str) -> ParseResult:
+    """Mark every update with the view that gave it (edits compare texts of one view only)."""
+    return replace(parsed, incidents=[
+        replace(i, updates=tuple(replace(u, view=name) for u in i.updates)) for i in parsed.incidents])
+
+
 def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known: Cached | None,
-              now: str) -> ViewRead:
+              now: str, tag: bool = False) -> ViewRead:
     """Fetch one view conditionally and parse it, unless its body is the one last recorded."""
-    result = ViewRead(view.name, url, open_only=view.open_only)
+    result = ViewRead(view.name, url, open_only=view.lists_only_open(url))
     known = known or Cached()
     try:
         got = fetcher.get(url, etag=known.etag, last_modified=known.last_modified)
@@ -147,6 +162,10 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
                 result.cache = None  # nothing to write
             return result
         result.parsed = view.parse(decode(view, got), base_url=provider.url, now=now)
+        if result.parsed.open_only is not None:
+            result.open_only = result.parsed.open_only  # the payload says what it lists
+        if tag:
+            result.parsed = tag_view(result.parsed, view.name)
     except HTTPStatusError as e:
         result.error, result.cache = str(e), None
         result.retry_after = backoff.parse_retry_after(e.retry_after)
@@ -172,7 +191,8 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
         spec = FORMATS[fmt]
         for view in spec.views:
             url = view.endpoint(provider.url)
-            outcome.views.append(read_view(view, url, provider, fetcher, state.cache.get(url), now))
+            outcome.views.append(read_view(view, url, provider, fetcher, state.cache.get(url), now,
+                                           tag=len(spec.views) > 1))
         failed = [v for v in outcome.views if v.error]
         if len(failed) == len(outcome.views):
             if len(failed) == 1:

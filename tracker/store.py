@@ -19,13 +19,14 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from . import migrations
 from .errors import StoreError
-from .models import CLOSED_STATUSES, Cached, Incident, PollState
+from .models import CLOSED_STATUSES, Cached, Incident, PollState, source_digest
 from .policy import Policy
 from .times import now_iso
 
@@ -84,6 +85,14 @@ class Claim:
     announce_ids: list[int]  # row ids of those to emit, oldest first
     first_contact: bool
     recovered_after: int  # consecutive failures before this success (0: none)
+    edit_ids: list[int] = field(default_factory=list)  # edits rows to emit
+    edits: int = 0  # updates whose source text changed on the page
+    closed: int = 0  # incidents closed because they left a page listing only open ones
+    moved_from: str | None = None  # the URL of the last poll, when this one read another
+    gone: int = 0  # incidents missing from the page, waiting out the grace period
+
+
+CLOSED_MESSAGE = "No longer listed on the status page"
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,20 @@ class PollRecord:
 
     format: str
     cache: dict[str, Cached]
+    url: str | None = None  # the page's configured URL (another one: a new first contact)
+    # Incident ids listed by the views that list only open incidents, when such a view was read
+    # in full this poll (None: none was, so nothing can be found missing).
+    listed: frozenset[str] | None = None
+    grace: float = 0.0  # seconds an incident must stay missing before it is closed
+
+
+def times_iso_minus(now: str, seconds: float) -> str:
+    """`now` (ISO, UTC) less `seconds`, in the same fixed-width form (so it compares as text)."""
+    if not seconds:
+        return now
+    from .times import iso
+
+    return iso(datetime.fromisoformat(now.replace("Z", "+00:00")) - timedelta(seconds=seconds))
 
 
 def _owner_is_dead(owner: str) -> bool:
@@ -301,6 +324,13 @@ class Store:
             )
             for row in self.conn.execute("SELECT * FROM providers")
         }
+        closed = ",".join(f"'{x}'" for x in sorted(CLOSED_STATUSES))
+        for pid, gone in self.conn.execute(
+            f"SELECT provider_id, count(*) FROM incidents WHERE gone_at IS NOT NULL AND status NOT IN ({closed}) "
+            "GROUP BY provider_id"
+        ):
+            if pid in states:
+                states[pid].gone = gone
         for row in self.conn.execute("SELECT * FROM view_cache"):
             if row["provider_id"] in states:
                 states[row["provider_id"]].cache[row["url"]] = Cached(
@@ -369,108 +399,260 @@ class Store:
         source: str,
         policy: Policy,
         lease: tuple[str, str],
-        poll: "PollRecord | None" = None,
+        poll: PollRecord | None = None,
     ) -> Claim:
-        """Record incidents and claim every update not seen before.
+        """Record incidents and claim every update not seen before, every edit and every
+        closing.
 
         The one writer path: `run`, `run --once` and `backfill` all come here. Inside one
         `BEGIN IMMEDIATE` transaction it upserts the incidents and inserts the updates with
         `ON CONFLICT DO NOTHING RETURNING`, so only rows this process really inserted come
         back; any other process (or an earlier run) that recorded an update first owns it.
+        Edits (an update whose source text changed) are claimed the same way, keyed by the new
+        text's digest, and so are inferred closings (`closed`, `closed-2`, …).
 
         `policy` decides which new updates are announced; those are leased to `lease` =
         (owner, until) for the outbox. `poll` is given for a poll of the provider's own page:
-        it says in which format the page was read and which URL validators to keep, and makes
-        this the provider's last successful poll (first contact: its first, or the first in
-        another format). Without it (backfill) the poll state is left alone.
+        it says in which format and at which URL the page was read, which URL validators to
+        keep and which incidents the open-only views listed, and makes this the provider's
+        last successful poll (first contact: its first, or the first in another format or at
+        another URL). Without it (backfill) the poll state is left alone and nothing closes.
         """
         owner, lease_until = lease
         with self.transaction() as c:
             state = c.execute(
-                "SELECT first_polled_at, failures, polled_format FROM providers WHERE id = ?", (provider_id,)
+                "SELECT first_polled_at, failures, polled_format, polled_url FROM providers WHERE id = ?",
+                (provider_id,),
             ).fetchone()
             if state is None:
                 raise StoreError(f"provider {provider_id!r} has no row; sync_providers() first")
-            # First contact: never polled, or polled in another format (its ids differ: §4).
+            moved_from = None
+            if poll is not None and poll.url and state["polled_url"] not in (None, poll.url):
+                moved_from = state["polled_url"]
+            # First contact: never polled, or polled in another format or at another URL (its
+            # ids differ, or its history is not ours: §4).
             first_contact = poll is not None and (
                 state["first_polled_at"] is None or state["polled_format"] not in (None, poll.format)
+                or moved_from is not None
             )
 
             incident_rows = []
             update_rows = []
+            announced: dict[str, bool] = {}
             for inc in incidents:
                 names = list(inc.components)
                 for u in inc.updates:
                     names.extend(n for n in u.components if n not in names)
                 incident_rows.append(
                     (provider_id, inc.incident_id, inc.title, inc.status, inc.impact, inc.kind, inc.url,
-                     _json_names(tuple(names)), inc.created_at, inc.updated_at, inc.resolved_at, now, now)
+                     _json_names(tuple(names)), inc.created_at, inc.updated_at, inc.resolved_at, now, now,
+                     inc.scheduled_for, inc.scheduled_until)
                 )
-                announce = policy.announces(inc, first_contact)
+                announce = announced[inc.incident_id] = policy.announces(inc, first_contact)
                 for u in inc.updates:
                     update_rows.append(
                         (provider_id, inc.incident_id, u.update_id, u.status, u.message,
                          _json_names(u.components), u.created_at, now, source, int(announce),
-                         owner if announce else None, lease_until if announce else None)
+                         owner if announce else None, lease_until if announce else None,
+                         u.digest, u.view)
                     )
 
             for chunk in _chunks(incident_rows):
                 c.execute(
                     "INSERT INTO incidents (provider_id, incident_id, title, status, impact, kind, url, "
-                    "components, created_at, updated_at, resolved_at, first_seen_at, last_seen_at) VALUES "
-                    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+                    "components, created_at, updated_at, resolved_at, first_seen_at, last_seen_at, "
+                    "scheduled_for, scheduled_until) VALUES "
+                    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
                     + " ON CONFLICT (provider_id, incident_id) DO UPDATE SET title = excluded.title, "
                     "status = excluded.status, impact = excluded.impact, kind = excluded.kind, "
                     "url = excluded.url, components = excluded.components, "
                     "updated_at = excluded.updated_at, resolved_at = excluded.resolved_at, "
-                    "last_seen_at = excluded.last_seen_at",
+                    "last_seen_at = excluded.last_seen_at, "
+                    "scheduled_for = COALESCE(excluded.scheduled_for, scheduled_for), "
+                    "scheduled_until = COALESCE(excluded.scheduled_until, scheduled_until)",
                     [v for row in chunk for v in row],
                 )
             claimed: list[tuple[int, int, str]] = []
+            claimed_keys: set[tuple[str, str]] = set()
             for chunk in _chunks(update_rows):
                 cur = c.execute(
                     "INSERT INTO updates (provider_id, incident_id, update_id, status, message, components, "
-                    "created_at, recorded_at, source, announce, lease_owner, lease_until) VALUES "
-                    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+                    "created_at, recorded_at, source, announce, lease_owner, lease_until, source_sha256, "
+                    "source_view) VALUES "
+                    + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
                     + " ON CONFLICT (provider_id, incident_id, update_id) DO NOTHING "
-                    "RETURNING id, announce, created_at",
+                    "RETURNING id, announce, created_at, incident_id, update_id",
                     [v for row in chunk for v in row],
                 )
                 # Fetch before COMMIT: committing with a RETURNING cursor still open fails.
-                claimed.extend((r[0], r[1], r[2]) for r in cur.fetchall())
+                for r in cur.fetchall():
+                    claimed.append((r[0], r[1], r[2]))
+                    claimed_keys.add((r[3], r[4]))
 
+            seen_before = [row for row in update_rows if (row[1], row[2]) not in claimed_keys]
+            edit_ids, edits = self._claim_edits(c, provider_id, seen_before, announced, now, source, owner,
+                                               lease_until) if seen_before else ([], 0)
+
+            closing: list[tuple[int, int, str]] = []
+            gone = 0
             if poll is not None:
+                closing, gone = self._close_missing(c, provider_id, poll, policy, now, source, owner,
+                                                    lease_until, first_contact)
                 c.execute(
                     "UPDATE providers SET first_polled_at = COALESCE(first_polled_at, ?), "
                     "last_poll_at = ?, last_ok_at = ?, last_result = 'ok', last_error = NULL, "
-                    "failures = 0, next_poll_at = NULL, polled_format = ? WHERE id = ?",
-                    (now, now, now, poll.format, provider_id),
+                    "failures = 0, next_poll_at = NULL, polled_format = ?, "
+                    "polled_url = COALESCE(?, polled_url) WHERE id = ?",
+                    (now, now, now, poll.format, poll.url, provider_id),
                 )
                 self._keep_cache(c, provider_id, poll.cache)
-        announce_ids = [row_id for row_id, ann, _ in sorted(claimed, key=lambda r: (r[2], r[0])) if ann]
+        everything = claimed + closing
+        announce_ids = [row_id for row_id, ann, _ in sorted(everything, key=lambda r: (r[2], r[0])) if ann]
         return Claim(
             new=len(claimed),
             announce_ids=announce_ids,
             first_contact=first_contact,
             recovered_after=state["failures"] if poll is not None else 0,
+            edit_ids=edit_ids,
+            edits=edits,
+            closed=len(closing),
+            moved_from=moved_from,
+            gone=gone,
         )
+
+    def _claim_edits(self, c: sqlite3.Connection, provider_id: str, rows: list[tuple], announced: dict[str, bool],
+                     now: str, source: str, owner: str, lease_until: str) -> tuple[list[int], int]:
+        """Updates listed again whose source text is not the one recorded: store the new text
+        and claim one edit per distinct new text. Rows recorded before digests were kept adopt
+        theirs silently. A text is compared only with one from the same view of the page (two
+        views may word an update differently), except that text replacing a fallback line (the
+        page gave none before) is always an edit."""
+        stored: dict[tuple[str, str], sqlite3.Row] = {}
+        by_incident: dict[str, list[str]] = {}
+        for row in rows:
+            by_incident.setdefault(row[1], []).append(row[2])
+        for incident_id, update_ids in by_incident.items():
+            for chunk in _chunks(update_ids):
+                for r in c.execute(
+                    "SELECT incident_id, update_id, message, source_sha256, source_view FROM updates "
+                    f"WHERE provider_id = ? AND incident_id = ? AND update_id IN ({','.join('?' * len(chunk))})",
+                    [provider_id, incident_id, *chunk],
+                ):
+                    stored[(r[0], r[1])] = r
+        adopt, changed = [], []
+        empty = source_digest("")
+        for row in rows:
+            incident_id, update_id, message, digest, view = row[1], row[2], row[4], row[12], row[13]
+            old = stored.get((incident_id, update_id))
+            if old is None or old["source_sha256"] == digest or digest == empty:
+                continue  # unchanged, or the page gives no text now: never a downgrade
+            if old["source_sha256"] is None:
+                adopt.append((digest, view, provider_id, incident_id, update_id))
+            elif old["source_sha256"] == empty or old["source_view"] == view:
+                changed.append((row, old["message"]))
+        if adopt:
+            c.executemany("UPDATE updates SET source_sha256 = ?, source_view = ? "
+                          "WHERE provider_id = ? AND incident_id = ? AND update_id = ?", adopt)
+        ids: list[int] = []
+        for row, previous in changed:
+            incident_id, update_id, message, digest, view = row[1], row[2], row[4], row[12], row[13]
+            c.execute("UPDATE updates SET message = ?, source_sha256 = ?, source_view = ? "
+                      "WHERE provider_id = ? AND incident_id = ? AND update_id = ?",
+                      (message, digest, view, provider_id, incident_id, update_id))
+            announce = announced.get(incident_id, False)
+            got = c.execute(
+                "INSERT INTO edits (provider_id, incident_id, update_id, source_sha256, message, previous_message, "
+                "recorded_at, source, announce, lease_owner, lease_until) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (provider_id, incident_id, update_id, source_sha256) DO NOTHING RETURNING id",
+                (provider_id, incident_id, update_id, digest, message, previous, now, source, int(announce),
+                 owner if announce else None, lease_until if announce else None),
+            ).fetchone()
+            if got is not None and announce:
+                ids.append(got[0])
+        return ids, len(changed)
+
+    def _close_missing(self, c: sqlite3.Connection, provider_id: str, poll: PollRecord, policy: Policy, now: str,
+                       source: str, owner: str, lease_until: str, first_contact: bool
+                       ) -> tuple[list[tuple[int, int, str]], int]:
+        """Closing by disappearance (§4): incidents held open that the page's open-only views no
+        longer list are marked missing, and closed once missing for `poll.grace` seconds (at
+        once for most formats; incident.io waits for its copy to bring the real resolution).
+        On first contact (a new page) they are closed silently."""
+        closed_list = ",".join(f"'{x}'" for x in sorted(CLOSED_STATUSES))
+        if poll.listed is not None:
+            open_rows = c.execute(
+                f"SELECT incident_id, gone_at FROM incidents WHERE provider_id = ? AND status NOT IN ({closed_list})",
+                (provider_id,),
+            ).fetchall()
+            back = [r[0] for r in open_rows if r[0] in poll.listed and r[1] is not None]
+            missing = [r[0] for r in open_rows if r[0] not in poll.listed and r[1] is None]
+            c.executemany("UPDATE incidents SET gone_at = NULL WHERE provider_id = ? AND incident_id = ?",
+                          [(provider_id, i) for i in back])
+            c.executemany("UPDATE incidents SET gone_at = ? WHERE provider_id = ? AND incident_id = ?",
+                          [(now, provider_id, i) for i in missing])
+        due = times_iso_minus(now, poll.grace)
+        rows = c.execute(
+            "SELECT incident_id, title, status, impact, kind, url, components, created_at FROM incidents "
+            f"WHERE provider_id = ? AND gone_at IS NOT NULL AND status NOT IN ({closed_list})"
+            + ("" if first_contact else " AND gone_at <= ?"),
+            (provider_id,) if first_contact else (provider_id, due),
+        ).fetchall()
+        waiting = c.execute(
+            f"SELECT count(*) FROM incidents WHERE provider_id = ? AND gone_at IS NOT NULL AND status NOT IN ({closed_list})",
+            (provider_id,),
+        ).fetchone()[0] - len(rows)
+        closing: list[tuple[int, int, str]] = []
+        for r in rows:
+            inc = Incident(incident_id=r["incident_id"], title=r["title"], status=r["status"], impact=r["impact"],
+                           kind=r["kind"], url=r["url"], created_at=r["created_at"],
+                           components=tuple(json.loads(r["components"] or "[]")))
+            status = inc.closing_status
+            before = c.execute("SELECT count(*) FROM updates WHERE provider_id = ? AND incident_id = ? AND inferred = 1",
+                               (provider_id, inc.incident_id)).fetchone()[0]
+            update_id = "closed" if before == 0 else f"closed-{before + 1}"
+            announce = not first_contact and policy.announces(inc, False)
+            got = c.execute(
+                "INSERT INTO updates (provider_id, incident_id, update_id, status, message, components, created_at, "
+                "recorded_at, source, announce, lease_owner, lease_until, source_sha256, inferred) "
+                "VALUES (?,?,?,?,?,'[]',?,?,?,?,?,?,?,1) ON CONFLICT (provider_id, incident_id, update_id) DO NOTHING "
+                "RETURNING id, announce, created_at",
+                (provider_id, inc.incident_id, update_id, status, CLOSED_MESSAGE, now, now, source, int(announce),
+                 owner if announce else None, lease_until if announce else None, source_digest(CLOSED_MESSAGE)),
+            ).fetchone()
+            c.execute("UPDATE incidents SET status = ?, resolved_at = ?, updated_at = ?, gone_at = NULL "
+                      "WHERE provider_id = ? AND incident_id = ?", (status, now, now, provider_id, inc.incident_id))
+            if got is not None:
+                closing.append((got[0], got[1], got[2]))
+        return closing, waiting
+
+    def close_gone(self, provider_id: str, *, now: str, source: str, policy: Policy, lease: tuple[str, str],
+                   grace: float) -> Claim:
+        """Close what has been missing for `grace` seconds, on a poll that found nothing new."""
+        owner, lease_until = lease
+        with self.transaction() as c:
+            closing, gone = self._close_missing(c, provider_id, PollRecord("", {}, grace=grace), policy, now,
+                                                source, owner, lease_until, False)
+        return Claim(new=0, announce_ids=[r[0] for r in closing if r[1]], first_contact=False, recovered_after=0,
+                     closed=len(closing), gone=gone)
 
     # -- the outbox --------------------------------------------------------------------
 
-    def lease_pending(self, owner: str, now: str, lease_until: str, limit: int = 1000) -> list[int]:
-        """Take over updates recorded for announcement but never emitted whose process died
-        between commit and emission: at once when it was a process of this host that is gone,
-        otherwise when its lease has run out. Returns their row ids."""
+    def lease_pending(self, owner: str, now: str, lease_until: str, limit: int = 1000,
+                      table: str = "updates") -> list[int]:
+        """Take over updates (or edits: `table="edits"`) recorded for announcement but never
+        emitted whose process died between commit and emission: at once when it was a process
+        of this host that is gone, otherwise when its lease has run out. Returns their row ids."""
+        assert table in ("updates", "edits")
         with self.transaction() as c:
             holders = c.execute(
-                "SELECT DISTINCT lease_owner FROM updates WHERE announce = 1 AND emitted_at IS NULL"
+                f"SELECT DISTINCT lease_owner FROM {table} WHERE announce = 1 AND emitted_at IS NULL"
                 " AND lease_until >= ?",
                 (now,),
             ).fetchall()
             dead = [h[0] for h in holders if h[0] and h[0] != owner and _owner_is_dead(h[0])]
             rows = c.execute(
-                "UPDATE updates SET lease_owner = ?, lease_until = ? WHERE id IN ("
-                " SELECT id FROM updates WHERE announce = 1 AND emitted_at IS NULL"
+                f"UPDATE {table} SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                f" SELECT id FROM {table} WHERE announce = 1 AND emitted_at IS NULL"
                 " AND (lease_until IS NULL OR lease_until < ?"
                 f" OR lease_owner IN ({','.join('?' * len(dead))})) ORDER BY id LIMIT ?) RETURNING id",
                 (owner, lease_until, now, *dead, limit),
@@ -485,7 +667,8 @@ class Store:
                 self.conn.execute(
                     "SELECT u.id, u.provider_id, p.name AS provider, u.incident_id, u.update_id, "
                     "i.title AS incident, u.status, i.impact, i.kind, u.components, "
-                    "i.components AS incident_components, u.message, u.created_at, i.url, u.source "
+                    "i.components AS incident_components, u.message, u.created_at, i.url, u.source, "
+                    "u.inferred, i.scheduled_for, i.scheduled_until "
                     "FROM updates u JOIN incidents i USING (provider_id, incident_id) "
                     "JOIN providers p ON p.id = u.provider_id "
                     f"WHERE u.id IN ({','.join('?' * len(chunk))})",
@@ -495,16 +678,53 @@ class Store:
         rows.sort(key=lambda r: (r["provider_id"], r["created_at"], r["id"]))
         return rows
 
-    def mark_emitted(self, ids: Sequence[int], owner: str, now: str) -> None:
+    def edit_events(self, ids: Sequence[int]) -> list[sqlite3.Row]:
+        """Everything an `incident_update_edited` record needs (the update as it is now, the
+        new text and the one it replaced), oldest update first within a provider."""
+        rows: list[sqlite3.Row] = []
+        for chunk in _chunks(list(ids)):
+            rows.extend(
+                self.conn.execute(
+                    "SELECT e.id, e.provider_id, p.name AS provider, e.incident_id, e.update_id, "
+                    "i.title AS incident, u.status, i.impact, i.kind, u.components, "
+                    "i.components AS incident_components, e.message, u.created_at, i.url, e.source, "
+                    "u.inferred, i.scheduled_for, i.scheduled_until, e.previous_message, e.source_sha256 "
+                    "FROM edits e JOIN updates u USING (provider_id, incident_id, update_id) "
+                    "JOIN incidents i USING (provider_id, incident_id) "
+                    "JOIN providers p ON p.id = e.provider_id "
+                    f"WHERE e.id IN ({','.join('?' * len(chunk))})",
+                    list(chunk),
+                ).fetchall()
+            )
+        rows.sort(key=lambda r: (r["provider_id"], r["created_at"], r["id"]))
+        return rows
+
+    def mark_emitted(self, ids: Sequence[int], owner: str, now: str, table: str = "updates",
+                     also: Any = None) -> None:
+        """Mark rows emitted. `also(conn)`, if given, runs in the same transaction: the
+        notification deliveries of these records (notify.queue), so a record is queued for
+        its destinations exactly when it is marked emitted, never twice, never not at all."""
+        assert table in ("updates", "edits")
         with self.transaction() as c:
             for chunk in _chunks(list(ids)):
                 c.execute(
-                    f"UPDATE updates SET emitted_at = ?, lease_owner = NULL, lease_until = NULL "
+                    f"UPDATE {table} SET emitted_at = ?, lease_owner = NULL, lease_until = NULL "
                     f"WHERE id IN ({','.join('?' * len(chunk))}) AND lease_owner = ?",
                     [now, *chunk, owner],
                 )
+            if also is not None:
+                also(c)
 
     # -- backfill ----------------------------------------------------------------------
+
+    def component_names(self, provider_id: str) -> set[str]:
+        """Every component name the provider's incidents have ever named."""
+        names: set[str] = set()
+        for (listed,) in self.conn.execute(
+            "SELECT DISTINCT components FROM incidents WHERE provider_id = ? AND components != '[]'", (provider_id,)
+        ):
+            names.update(json.loads(listed))
+        return names
 
     def incident_statuses(self) -> dict[str, dict[str, str]]:
         """provider id -> {incident id -> status}: what a backfill can skip."""
@@ -561,8 +781,12 @@ class Store:
             where.append(f"i.status NOT IN ({','.join('?' * len(CLOSED_STATUSES))})")
             args.extend(sorted(CLOSED_STATUSES))
         if since:
-            where.append("i.created_at >= ?")
-            args.append(since)
+            # "Created or updated since": an incident opened last month and still moving this
+            # week belongs to "since Monday" (the page's updated_at, or a newer update of it).
+            where.append("(i.created_at >= ? OR COALESCE(i.updated_at, i.created_at) >= ? OR EXISTS ("
+                         "SELECT 1 FROM updates u WHERE u.provider_id = i.provider_id"
+                         " AND u.incident_id = i.incident_id AND u.created_at >= ?))")
+            args.extend([since, since, since])
         sql = (
             "SELECT i.provider_id, p.name AS provider, i.incident_id, i.title, i.status, i.impact, i.kind, "
             "i.url, i.components, i.created_at, i.updated_at, i.resolved_at, "

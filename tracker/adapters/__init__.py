@@ -74,6 +74,24 @@ def _same(url: str) -> str:
     return url
 
 
+def _statuspage_open_only(url: str) -> bool:
+    """summary.json, incidents/unresolved.json and the active/upcoming maintenance lists hold
+    only what is open; incidents.json keeps resolved incidents."""
+    path = urlsplit(url).path.rstrip("/")
+    return path.endswith(("/summary.json", "/unresolved.json", "/active.json", "/upcoming.json"))
+
+
+def _feed_open_only(url: str) -> bool:
+    """Azure's status feed lists only open communications (an empty channel when healthy);
+    history feeds (Statuspage history.atom, AWS, …) keep resolved ones."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.endswith(("status.microsoft", "status.azure.com"))
+
+
+def _aws_open_only(url: str) -> bool:
+    return "currentevents" in urlsplit(url).path
+
+
 @dataclass(frozen=True)
 class View:
     """One endpoint of a page."""
@@ -82,12 +100,20 @@ class View:
     endpoint: Callable[[str], str]
     parse: Adapter
     raw: bool = False  # the adapter takes the body's bytes (feeds), not decoded JSON
-    open_only: bool = False  # lists only open incidents: one that leaves it was closed
+    # Lists only open incidents (one that leaves it was closed), always or for some URLs.
+    open_only: bool | Callable[[str], bool] = False
+
+    def lists_only_open(self, url: str) -> bool:
+        return self.open_only(url) if callable(self.open_only) else self.open_only
 
 
 def is_fallback(update: Update, impact: str) -> bool:
     """True when an update's message is the readable line made up for a page without text."""
     return update.message == fallback_message(update.status, impact)
+
+
+def _has_text(update: Update, impact: str) -> bool:
+    return update.has_text and not is_fallback(update, impact)
 
 
 def merge(results: list[ParseResult]) -> ParseResult:
@@ -121,8 +147,8 @@ def merge(results: list[ParseResult]) -> ParseResult:
                 known = updates.get(u.update_id)
                 if known is None:
                     updates[u.update_id] = u
-                elif is_fallback(known, first.impact) and not is_fallback(u, inc.impact):
-                    updates[u.update_id] = replace(known, message=u.message,
+                elif not _has_text(known, first.impact) and _has_text(u, inc.impact):
+                    updates[u.update_id] = replace(known, message=u.message, source=u.source, view=u.view,
                                                    components=known.components or u.components)
         ordered = tuple(sorted(updates.values(), key=lambda u: u.created_at))
         status, resolved_at = first.status, first.resolved_at
@@ -138,7 +164,7 @@ def merge(results: list[ParseResult]) -> ParseResult:
             updated_at=max((v.updated_at for v in versions if v.updated_at), default=first.updated_at),
             created_at=min(v.created_at for v in versions),
         ))
-    return ParseResult(incidents=incidents, skipped=skipped)
+    return ParseResult(incidents=incidents, skipped=skipped, complete=all(r.complete for r in results))
 
 
 def _copy_times(payload: Any) -> Any:
@@ -168,6 +194,9 @@ class Format:
     text: str = ""  # what the message text is, for the README and `tracker catalog`
     merge: Callable[[list[ParseResult]], ParseResult] = merge
     history: History | None = None  # backfill's deeper walk, beyond what the views list
+    # Seconds an incident must be missing from the open-only views before it is closed by
+    # inference (incident.io: its compatible copy normally brings the real resolution first).
+    close_grace: float = 0.0
     # A format whose first view is the one `format = "auto"` probes for (by URL)
     probe: Callable[[str], str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -196,21 +225,23 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("statuspage", (View("incidents", _join("/api/v2/incidents.json"), statuspage.parse),),
+        Format("statuspage", (View("incidents", _join("/api/v2/incidents.json"), statuspage.parse,
+                                   open_only=_statuspage_open_only),),
                text="the update body", history=statuspage_history),
         Format("incidentio", (
             View("summary", _incidentio_summary, incidentio.parse, open_only=True),
             View("incidents", _incidentio_copy, _incidentio_copy_parse),
         ), text="the native message_string, else the compatible copy's body", history=incidentio_history,
-            probe=_incidentio_summary),
-        Format("feed", (View("feed", _same, feed.parse, raw=True),),
+            probe=_incidentio_summary, close_grace=1800.0),
+        Format("feed", (View("feed", _same, feed.parse, raw=True, open_only=_feed_open_only),),
                text="the entry's text, HTML reduced to plain text"),
         Format("gcp", (View("incidents", _join("/incidents.json"), gcp.parse),), text="the update text (Markdown)"),
-        Format("aws", (View("currentevents", _aws, aws.parse),), text="the event log message"),
-        Format("slack", (View("current", _join("/api/v2.0.0/current", ("/current",)), slack.parse),),
-               text="the note"),
-        Format("statusio", (View("status", _same, statusio.parse),), text="the incident message"),
-        Format("instatus", (View("summary", _join("/summary.json"), instatus.parse),),
+        Format("aws", (View("currentevents", _aws, aws.parse, open_only=_aws_open_only),),
+               text="the event log message"),
+        Format("slack", (View("current", _join("/api/v2.0.0/current", ("/current",)), slack.parse,
+                              open_only=True),), text="the note"),
+        Format("statusio", (View("status", _same, statusio.parse, open_only=True),), text="the incident message"),
+        Format("instatus", (View("summary", _join("/summary.json"), instatus.parse, open_only=True),),
                text="none in the public JSON: a readable line from status and impact"),
         Format("betterstack", (View("index", _join("/index.json"), betterstack.parse),), text="the status update"),
     )

@@ -48,21 +48,26 @@ def collect(
 
     `build(item, skipped)` appends its own warnings to `skipped`."""
     skipped = [] if skipped is None else skipped
+    # Whether every item became an incident: if not, one missing from the result may still be
+    # on the page, so nothing is closed for being missing (docs/contract.md §4).
+    complete = True
     if len(items) > limit:
         skipped.append(f"{len(items)} {plural} in one {container}, only the first {limit} kept")
         items = items[:limit]
+        complete = False
     incidents: list[Incident] = []
     seen: set[str] = set()
     for item in items:
         incident = build(item, skipped)
         if incident is None:
+            complete = False
             continue
         if incident.incident_id in seen:
             skipped.append(f"duplicate {what} id {incident.incident_id} skipped")
             continue
         seen.add(incident.incident_id)
         incidents.append(incident)
-    return ParseResult(incidents=incidents, skipped=skipped)
+    return ParseResult(incidents=incidents, skipped=skipped, complete=complete)
 
 
 def objects_only(build: Callable[[dict[str, Any], list[str]], Incident | None], what: str = "an incident"):

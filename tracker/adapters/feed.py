@@ -54,6 +54,7 @@ import hashlib
 import html
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
@@ -483,8 +484,17 @@ def parse(payload: bytes | str, *, base_url: str | None = None, now: str | None 
         raise ParseError(f"expected an RSS or Atom feed, got an XML document with root <{name[:40]}>")
     base = base_url or feed_link
 
-    return collect(
+    result = collect(
         items,
         lambda item, skipped: _incident(_rss_item(item) if rss else _atom_entry(item), rss, base, skipped),
         what="entry", plural="entries", container="feed", limit=MAX_ENTRIES,
     )
+    return replace(result, open_only=True) if _lists_only_open(feed_link) else result
+
+
+def _lists_only_open(feed_link: str | None) -> bool:
+    """Azure's status feed lists only open communications (an empty channel when all is well):
+    its channel links to azure.status.microsoft (or the azurewebsites.net host behind it)."""
+    host = (urlsplit(feed_link).hostname or "").lower() if feed_link else ""
+    return host.endswith("azure.status.microsoft") or (host.startswith("azurestatus") and
+                                                        host.endswith(".azurewebsites.net"))

@@ -117,8 +117,9 @@ def _incident(item: dict[str, Any], names: dict[str, str], base_url: str | None,
             if isinstance(entry, dict):
                 worst = max(worst, IMPACTS.get(str(entry.get("status")), 0))
     impact = "maintenance" if maintenance else IMPACT_WORDS[worst if worst != 1 else 0]
-    windows = [e.get("end_at") for e in item.get("component_impacts") or [] if isinstance(e, dict)]
-    ends = [times.parse(w) for w in windows]
+    impacts = [e for e in item.get("component_impacts") or [] if isinstance(e, dict)]
+    ends = [times.parse(e.get("end_at")) for e in impacts]
+    starts = [t for t in (times.parse(e.get("start_at")) for e in impacts) if t]
     if maintenance and now and status == "scheduled" and ends and all(e and e < now for e in ends):
         status = "completed"  # a window that ended long ago but is still listed as upcoming
 
@@ -141,10 +142,12 @@ def _incident(item: dict[str, Any], names: dict[str, str], base_url: str | None,
             continue
         seen.add(update_id)
         u_status = _status(raw.get("to_status"), status)
+        text = _message(raw)
         updates.append(Update(
             update_id=update_id,
             status=u_status,
-            message=_message(raw) or fallback_message(u_status, impact),
+            message=text or fallback_message(u_status, impact),
+            source=text,
             created_at=published,
             components=_names(raw.get("component_statuses"), names),
         ))
@@ -167,6 +170,8 @@ def _incident(item: dict[str, Any], names: dict[str, str], base_url: str | None,
         resolved_at=updates[-1].created_at if updates and updates[-1].status in CLOSING else None,
         components=_names(item.get("affected_components"), names),
         updates=tuple(updates),
+        scheduled_for=min(starts) if maintenance and starts else None,
+        scheduled_until=max(ends) if maintenance and ends and all(ends) else None,
     )
 
 
@@ -220,18 +225,22 @@ def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) 
                              "incidents.json (format statuspage reads it)")
         items += listed
     skipped: list[str] = []
+    complete = True  # every item read: one missing from the result is missing from the page
     if len(items) > MAX_INCIDENTS:
         skipped.append(f"{len(items)} incidents in one payload, only the first {MAX_INCIDENTS} kept")
         items = items[:MAX_INCIDENTS]
+        complete = False
     incidents: dict[str, Incident] = {}
     for item in items:
         if not isinstance(item, dict):
             skipped.append("an incident that is not an object was skipped")
+            complete = False
             continue
         incident = _incident(item, names, base_url, now, skipped)
         if incident is None:
+            complete = False
             continue
         known = incidents.get(incident.incident_id)
         if known is None or len(incident.updates) > len(known.updates):
             incidents[incident.incident_id] = incident  # the list and the summary may both carry it
-    return ParseResult(incidents=list(incidents.values()), skipped=skipped)
+    return ParseResult(incidents=list(incidents.values()), skipped=skipped, complete=complete)

@@ -149,6 +149,8 @@ def _maintenance(item: dict[str, Any], skipped: list[str]) -> Incident | None:
         updated_at=updated,
         resolved_at=end if status == "completed" else None,
         updates=(update,),
+        scheduled_for=start,
+        scheduled_until=end,
     )
 
 

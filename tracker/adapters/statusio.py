@@ -186,6 +186,8 @@ def _event(
         resolved_at=updates[-1].created_at if status == "resolved" and updates else None,
         components=cap_components(_components(item, names_by_id), f"{label} {event_id}", skipped),
         updates=tuple(updates),
+        scheduled_for=planned_start if kind == "maintenance" else None,
+        scheduled_until=parse_time(item.get("datetime_planned_end")) if kind == "maintenance" else None,
     )
 
 

@@ -8,12 +8,14 @@ incidents out.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .. import times
 from ..errors import ParseError
 from ..models import Incident, ParseResult, Update
-from .common import MAINTENANCE_STATUSES, MAX_UPDATES, clip, collect, fallback_message, ident, json_type, objects_only
+from .common import (MAINTENANCE_STATUSES, MAX_UPDATES, clean_text, clip, collect, fallback_message, ident,
+                     json_type, objects_only)
 from .common import MAX_INCIDENTS, MAX_TEXT  # noqa: F401 - re-exported
 
 
@@ -22,6 +24,19 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         return ""
     return clip(value.strip())
+
+
+# Statuspage bodies are plain text (often Markdown) that may carry HTML tags; a literal
+# "<SOME/ALL>" in Atlassian's text is not one. Only real HTML elements make a body markup.
+_HTML = re.compile(
+    r"</?(?:a|b|br|blockquote|code|div|em|h[1-6]|hr|i|li|ol|p|pre|s|small|span|strong|sub|sup|table|"
+    r"tbody|td|th|thead|tr|u|ul)(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);",
+    re.IGNORECASE,
+)
+
+
+def _is_html(body: str) -> bool:
+    return _HTML.search(body) is not None
 
 
 def _names(items: Any) -> tuple[str, ...]:
@@ -87,11 +102,15 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
             continue
         seen.add(update_id)
         u_status = _text(raw.get("status")).lower() or status
+        body = _text(raw.get("body"))
         updates.append(
             Update(
                 update_id=update_id,
                 status=u_status,
-                message=_text(raw.get("body")) or fallback_message(u_status, impact),
+                # The body reduced to plain text like every format's (docs/contract.md §3);
+                # its source is the body as written, so the reduction is never an edit.
+                message=(clean_text(body, markup=_is_html(body)) if body else "") or fallback_message(u_status, impact),
+                source=body,
                 created_at=published,
                 components=_names(raw.get("affected_components")),
             )
@@ -120,6 +139,8 @@ def _incident(item: dict[str, Any], page_url: str | None, skipped: list[str]) ->
         resolved_at=times.parse(item.get("resolved_at")),
         components=_names(item.get("components")),
         updates=tuple(updates),
+        scheduled_for=times.parse(item.get("scheduled_for")) if maintenance else None,
+        scheduled_until=times.parse(item.get("scheduled_until")) if maintenance else None,
     )
 
 
