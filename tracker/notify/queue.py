@@ -1,0 +1,235 @@
+"""The deliveries table (migration 0007): one row per (destination, event id), written in the
+same transaction that marks the record emitted, and leased by delivery workers.
+
+Order: a destination's deliveries of one provider form a lane, sent oldest first (by the
+update's `created_at`, then by row id, so an edit follows its update). A lane is worked by one
+process at a time: a worker leases the first rows of a lane only when no other live process
+holds a lease in it, and a failing head of line holds back the rest of its lane (other
+providers' lanes to the same destination go on). A process that dies leaves its leases to be
+taken over: at once when it was on this host, else when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..emit import event_fields
+from ..store import Store, _owner_is_dead
+from .destinations import Destination
+
+PENDING = "delivered_at IS NULL AND dropped_at IS NULL"
+
+
+def records(rows: Iterable[sqlite3.Row], event: str, now: str) -> list[dict[str, Any]]:
+    """The records the outbox logs for `rows`, as destinations receive them."""
+    return [{"event": event, "level": "info", "timestamp": now,
+             **event_fields(r, backfill=r["source"] == "backfill")} for r in rows]
+
+
+def touched(row: sqlite3.Row) -> set[str]:
+    """Every component the update's incident names (the update's own and the incident's)."""
+    names = set(json.loads(row["components"] or "[]"))
+    if "incident_components" in row.keys():
+        names.update(json.loads(row["incident_components"] or "[]"))
+    return names
+
+
+def plan(destinations: Sequence[Destination], found: Sequence[dict[str, Any]], now: str,
+         components: Sequence[Iterable[str]] | None = None) -> list[tuple]:
+    """Delivery rows for every (destination, record) the destination's filters let through.
+    `components[i]`: what record i's incident touches (default: the record's components)."""
+    rows = []
+    for i, record in enumerate(found):
+        payload = None
+        for dest in destinations:
+            if dest.wants(record, components[i] if components is not None else None):
+                payload = payload or json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+                rows.append((dest.name, record["event_id"], record["provider_id"], record["created_at"],
+                             payload, now))
+    return rows
+
+
+def inserter(rows: list[tuple]) -> Callable[[sqlite3.Connection], int] | None:
+    """A function that inserts `rows` inside the caller's transaction (None: nothing to insert).
+    ON CONFLICT DO NOTHING: a record announced again after a crash is not delivered twice."""
+    if not rows:
+        return None
+
+    def insert(c: sqlite3.Connection) -> int:
+        c.executemany(
+            "INSERT INTO deliveries (destination, event_id, provider_id, created_at, payload, queued_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (destination, event_id) DO NOTHING",
+            rows,
+        )
+        return len(rows)
+
+    return insert
+
+
+@dataclass
+class Delivery:
+    id: int
+    destination: str
+    event_id: str
+    provider_id: str
+    created_at: str
+    queued_at: str
+    attempts: int
+    record: dict[str, Any]
+
+
+@dataclass
+class Batch:
+    """What one lease gave: lanes of deliveries in order, rows dropped past retention, and when
+    the earliest lane held back by backoff is due (ISO time) if any."""
+
+    lanes: list[list[Delivery]] = field(default_factory=list)
+    dropped: list[sqlite3.Row] = field(default_factory=list)
+    next_due: str | None = None
+
+    def __len__(self) -> int:
+        return sum(len(lane) for lane in self.lanes)
+
+
+class Queue:
+    """Delivery bookkeeping on a connection of the worker's own (SQLite connections belong to
+    the thread that opened them)."""
+
+    def __init__(self, store: Store, owner: str):
+        self.store = store
+        self.owner = owner
+
+    def lease(self, dest: str, *, now: str, until: str, drop_before: str, per_lane: int = 20) -> Batch:
+        batch = Batch()
+        with self.store.transaction() as c:
+            batch.dropped = c.execute(
+                "UPDATE deliveries SET dropped_at = ?1, lease_owner = NULL, lease_until = NULL "
+                f"WHERE destination = ?2 AND {PENDING} AND queued_at < ?3 "
+                "AND (lease_owner IS NULL OR lease_owner = ?4 OR lease_until < ?1) "
+                "RETURNING id, event_id, provider_id, attempts, last_error, queued_at",
+                (now, dest, drop_before, self.owner),
+            ).fetchall()
+            holders = c.execute(
+                f"SELECT DISTINCT provider_id, lease_owner FROM deliveries WHERE destination = ? AND {PENDING} "
+                "AND lease_owner IS NOT NULL AND lease_owner != ? AND lease_until >= ?",
+                (dest, self.owner, now),
+            ).fetchall()
+            busy = {pid for pid, owner in holders if not _owner_is_dead(owner)}
+            heads = c.execute(
+                "SELECT d.provider_id, d.next_attempt_at FROM deliveries d "
+                "WHERE d.destination = ?1 AND d.delivered_at IS NULL AND d.dropped_at IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.destination = ?1 AND e.provider_id = d.provider_id "
+                "AND e.delivered_at IS NULL AND e.dropped_at IS NULL "
+                "AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id)))",
+                (dest,),
+            ).fetchall()
+            for provider_id, next_attempt_at in heads:
+                if provider_id in busy:
+                    continue
+                if next_attempt_at and next_attempt_at > now:
+                    batch.next_due = min(batch.next_due or next_attempt_at, next_attempt_at)
+                    continue
+                rows = c.execute(
+                    "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                    f" SELECT id FROM deliveries WHERE destination = ? AND provider_id = ? AND {PENDING}"
+                    " ORDER BY created_at, id LIMIT ?) "
+                    "RETURNING id, destination, event_id, provider_id, created_at, queued_at, attempts, payload",
+                    (self.owner, until, dest, provider_id, per_lane),
+                ).fetchall()
+                lane = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+                if lane:
+                    batch.lanes.append([
+                        Delivery(r["id"], r["destination"], r["event_id"], r["provider_id"], r["created_at"],
+                                 r["queued_at"], r["attempts"], json.loads(r["payload"])) for r in lane])
+        return batch
+
+    def delivered(self, ids: Sequence[int], now: str) -> None:
+        """Mark delivered (whoever holds the lease now: it went out)."""
+        with self.store.transaction() as c:
+            c.executemany(
+                "UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = ? AND delivered_at IS NULL",
+                [(now, i) for i in ids],
+            )
+
+    def failed(self, delivery: Delivery, error: str, next_attempt_at: str) -> int:
+        """One more failed attempt of a lane's head; the lane is released and held back until
+        `next_attempt_at`. Returns the attempts so far."""
+        with self.store.transaction() as c:
+            row = c.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING attempts",
+                (error[:1000], next_attempt_at, delivery.id),
+            ).fetchone()
+            c.execute(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
+                f"WHERE destination = ? AND provider_id = ? AND lease_owner = ? AND {PENDING}",
+                (delivery.destination, delivery.provider_id, self.owner),
+            )
+        return row[0] if row else delivery.attempts + 1
+
+    def renew(self, dest: str, until: str) -> None:
+        with self.store.transaction() as c:
+            c.execute(f"UPDATE deliveries SET lease_until = ? WHERE destination = ? AND lease_owner = ? AND {PENDING}",
+                      (until, dest, self.owner))
+
+    def release(self, dest: str | None = None) -> None:
+        """Give back every lease of ours (a clean stop): another process may go on at once."""
+        with self.store.transaction() as c:
+            c.execute(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? "
+                f"AND {PENDING}" + (" AND destination = ?" if dest else ""),
+                (self.owner, dest) if dest else (self.owner,),
+            )
+
+    def waiting(self, dest: str) -> int:
+        (n,) = self.store.conn.execute(
+            f"SELECT count(*) FROM deliveries WHERE destination = ? AND {PENDING}", (dest,)).fetchone()
+        return n
+
+
+def backlog(path: str | Path) -> dict[str, int]:
+    """{destination: deliveries waiting}, on a read-only connection of its own (for a metrics
+    scrape, in the metrics server's thread)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
+        try:
+            return dict(conn.execute(
+                f"SELECT destination, count(*) FROM deliveries WHERE {PENDING} GROUP BY destination").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
+
+
+def summary(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Per destination name: waiting, delivered, dropped, the oldest waiting delivery and the
+    lane head that is failing longest (attempts, last error, next attempt)."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(
+        "SELECT destination, "
+        f" sum({PENDING}) AS waiting, "
+        " sum(delivered_at IS NOT NULL) AS delivered, sum(dropped_at IS NOT NULL) AS dropped, "
+        f" min(CASE WHEN {PENDING} THEN queued_at END) AS oldest_queued_at, "
+        " max(delivered_at) AS last_delivered_at "
+        "FROM deliveries GROUP BY destination"
+    ):
+        found[r["destination"]] = {k: r[k] for k in r.keys() if k != "destination"}
+        found[r["destination"]].update(failing=None)
+    for r in conn.execute(
+        f"SELECT destination, provider_id, event_id, attempts, last_error, next_attempt_at FROM deliveries "
+        f"WHERE {PENDING} AND attempts > 0 ORDER BY attempts"
+    ):
+        found[r["destination"]]["failing"] = {k: r[k] for k in r.keys() if k != "destination"}
+    return found
+
+
+__all__ = ["Batch", "Delivery", "Queue", "backlog", "inserter", "plan", "records", "summary", "touched"]
