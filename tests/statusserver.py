@@ -50,6 +50,10 @@ class Route:
     max_active: int = 0  # the most ever answered at once
     fault: str | None = None  # one of FAULTS, or None to serve `body`
     times: list[float] = field(default_factory=list)  # time.monotonic() of each request
+    # Answers from the request's path and query instead of `body` (a JSON-able payload), for
+    # endpoints whose answer depends on the query (incident.io's start_at/end_at windows).
+    respond: Any = None
+    queries: list[str] = field(default_factory=list)  # the path and query of each request
 
     def set_json(self, payload: Any) -> None:
         self.body = json.dumps(payload).encode()
@@ -88,6 +92,7 @@ class StatusServer:
                     return
                 with server.lock:
                     route.times.append(time.monotonic())
+                    route.queries.append(self.path)
                     route.requests += 1
                     route.active += 1
                     route.max_active = max(route.max_active, route.active)
@@ -107,6 +112,9 @@ class StatusServer:
                     time.sleep(route.hang_seconds)
                 if route.status != 200:
                     self._send(route.status, b"<html><body>error</body></html>", "text/html")
+                    return
+                if route.respond is not None:
+                    self._send(200, json.dumps(route.respond(self.path)).encode(), "application/json")
                     return
                 tag = '"' + hashlib.sha1(route.body).hexdigest() + '"'
                 if route.etag and self.headers.get("If-None-Match") == tag:

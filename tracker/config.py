@@ -11,6 +11,7 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,15 @@ from urllib.parse import urlsplit
 
 from .adapters import FORMATS as _REGISTRY
 from .errors import ConfigError
+from .metrics import parse_listen
+from .notify import Destination
+from .notify import parse as parse_notify
 
 ADAPTER_FORMATS = tuple(_REGISTRY)
 
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LEVEL_ALIASES = {"warn": "warning"}  # contract §2: `warn` is accepted for `warning`
 LOG_TARGETS = ("stdout", "journal")
 FORMATS = ("auto", *ADAPTER_FORMATS)  # the adapter registry is the one list of formats
 POLITE_INTERVAL = 30  # seconds; below this a warning is logged once
@@ -32,8 +37,13 @@ DEFAULT_WORKERS = 8
 DEFAULT_TIMEOUT = 20.0  # seconds: total deadline of one request, connect and read included
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 
-TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "log_target", "timeout", "providers"}
-PROVIDER_KEYS = {"catalog", "name", "url", "id", "format", "interval", "components"}
+TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "log_target", "timeout", "providers",
+            "metrics_listen", "kinds", "min_impact", "notify"}
+# Settings with only an environment variable (no option), read by load() (contract §2).
+ENV_NUMBERS = {"interval": "TRACKER_INTERVAL", "workers": "TRACKER_WORKERS", "timeout": "TRACKER_TIMEOUT"}
+PROVIDER_KEYS = {"catalog", "name", "url", "id", "format", "interval", "components", "kinds", "min_impact"}
+KINDS = ("incident", "maintenance")
+IMPACTS = ("none", "minor", "major", "critical")  # in order: min_impact keeps this one and above
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -47,6 +57,8 @@ class Provider:
     format: str = "auto"
     interval: float = DEFAULT_INTERVAL
     components: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = KINDS  # which kinds are announced (docs/contract.md §4 filters)
+    min_impact: str = "none"  # incidents below this impact are recorded, not announced
 
     @property
     def component_filter(self) -> frozenset[str]:
@@ -74,6 +86,11 @@ class Settings:
     max_bytes: int = DEFAULT_MAX_BYTES
     config_path: Path | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    metrics_listen: str | None = None  # "HOST:PORT" of the /metrics endpoint (contract §8)
+    notify: tuple[Destination, ...] = ()  # [[notify]] destinations (contract §7)
+    # setting -> where its value came from: "file", "default", "env TRACKER_…", or "given"
+    # (an option or variable the CLI merged; it knows which)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def default_database_path(environ: os._Environ | dict | None = None) -> Path:
@@ -129,6 +146,28 @@ class _Checker:
         return value.lower()
 
 
+class _EnvChecker(_Checker):
+    """The same checks for a TRACKER_* variable: the message names the variable."""
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{where}: {problem}")
+
+
+def _number(text: str) -> Any:
+    """A variable's text as the number it spells, else the text (which then fails the check)."""
+    for kind in (int, float):
+        try:
+            return kind(text.strip())
+        except ValueError:
+            pass
+    return text
+
+
+def level_alias(value: Any) -> Any:
+    """`warn` is accepted for `warning` (contract §2)."""
+    return LEVEL_ALIASES.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """Parse the TOML file; any problem is a one-line ConfigError."""
     try:
@@ -172,11 +211,37 @@ def select(settings: Settings, ids: tuple[str, ...]) -> Settings:
             chosen.append(p)
     if unknown:
         raise KeyError(", ".join(map(repr, unknown)))
-    warnings = tuple(w for w in settings.warnings if any(repr(p.id) in w for p in chosen))
+    warnings = tuple(w for w in settings.warnings if not w.startswith(POLITE_PREFIX)) + polite_warning(chosen)
     return replace(settings, providers=tuple(chosen), warnings=warnings)
 
 
-def _providers(check: _Checker, value: Any, interval: float) -> tuple[Provider, ...]:
+POLITE_PREFIX = "polled more often than every"
+
+
+def polite_warning(providers: Iterable[Provider]) -> tuple[str, ...]:
+    """One warning (logged once per run) naming every provider polled faster than is polite."""
+    fast = [f"{p.id!r} ({p.interval:g} s)" for p in providers if p.interval < POLITE_INTERVAL]
+    if not fast:
+        return ()
+    return (f"{POLITE_PREFIX} {POLITE_INTERVAL} s: {', '.join(fast)}; status pages are shared public "
+            f"resources, {POLITE_INTERVAL} s or more is polite",)
+
+
+def _filters(check: _Checker, where: str, entry: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """`kinds` and `min_impact` of a provider (or the top-level defaults)."""
+    found = dict(default)
+    if "kinds" in entry:
+        kinds = entry["kinds"]
+        if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) and k.lower() in KINDS for k in kinds):
+            raise check.fail(f"{where}kinds", f"{kinds!r} is not a list of {' / '.join(KINDS)}")
+        found["kinds"] = tuple(dict.fromkeys(k.lower() for k in kinds))
+    if "min_impact" in entry:
+        found["min_impact"] = check.choice(f"{where}min_impact", entry["min_impact"], IMPACTS)
+    return found
+
+
+def _providers(check: _Checker, value: Any, interval: float,
+               filters: dict[str, Any] | None = None) -> tuple[Provider, ...]:
     if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
         raise check.fail("providers", "must be an array of tables ([[providers]])")
     if not value:
@@ -230,6 +295,7 @@ def _providers(check: _Checker, value: Any, interval: float) -> tuple[Provider, 
                 format=fmt,
                 interval=p_interval,
                 components=tuple(c.strip() for c in comps),
+                **_filters(check, f"{label}.", entry, filters or {}),
             )
         )
     return tuple(providers)
@@ -242,12 +308,17 @@ def load(
     log_format: str | None = None,
     log_level: str | None = None,
     log_target: str | None = None,
+    metrics_listen: str | None = None,
     environ: dict | None = None,
 ) -> Settings:
     """Resolve Settings from the file at `config_path` (None: built-in default providers).
 
-    `database`, `log_format`, `log_level` and `log_target` come from options or environment variables,
-    already merged and validated by the CLI; None means "not given there"."""
+    `database`, `log_format`, `log_level`, `log_target` and `metrics_listen` come from options or
+    environment variables, already merged and validated by the CLI; None means "not given
+    there". TRACKER_INTERVAL, TRACKER_WORKERS and TRACKER_TIMEOUT (no options) are read from
+    `environ` (default: os.environ) here."""
+    env = os.environ if environ is None else environ
+    from_env = {key: env[var] for key, var in ENV_NUMBERS.items() if env.get(var, "").strip()}
     data: dict[str, Any] = {}
     path = Path(config_path) if config_path not in (None, "") else None
     if path is not None:
@@ -261,15 +332,30 @@ def load(
     interval = check.positive("interval", data.get("interval", DEFAULT_INTERVAL))
     workers = check.positive_int("workers", data.get("workers", DEFAULT_WORKERS), 256)
     timeout = check.positive("timeout", data.get("timeout", DEFAULT_TIMEOUT))
+    # The environment beats the file (its values were checked above all the same).
+    env_check = _EnvChecker("environment")
+    if "interval" in from_env:
+        interval = env_check.positive("TRACKER_INTERVAL", _number(from_env["interval"]))
+    if "workers" in from_env:
+        workers = env_check.positive_int("TRACKER_WORKERS", _number(from_env["workers"]), 256)
+    if "timeout" in from_env:
+        timeout = env_check.positive("TRACKER_TIMEOUT", _number(from_env["timeout"]))
     if "providers" in data:
-        providers = _providers(check, data["providers"], interval)
+        providers = _providers(check, data["providers"], interval, _filters(check, "", data, {}))
     else:
-        providers = tuple(replace(p, interval=interval) for p in DEFAULT_PROVIDERS)
+        providers = tuple(replace(p, interval=interval, **_filters(check, "", data, {})) for p in DEFAULT_PROVIDERS)
+        # The built-in default's page at another address (a mirror, a proxy, a test server).
+        default_url = env.get("TRACKER_DEFAULT_URL", "").strip()
+        if default_url:
+            parts = urlsplit(default_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"TRACKER_DEFAULT_URL: {default_url!r} is not an http(s) URL")
+            providers = tuple(replace(p, url=default_url) for p in providers)
 
     # The file's own values are checked even where an option overrides them: a broken file
     # must not wait for the day the option is dropped to stop the service.
     file_fmt = check.choice("log_format", data.get("log_format", "auto"), LOG_FORMATS)
-    file_level = check.choice("log_level", data.get("log_level", "info"), LOG_LEVELS)
+    file_level = check.choice("log_level", level_alias(data.get("log_level", "info")), LOG_LEVELS)
     file_target = check.choice("log_target", data.get("log_target", "stdout"), LOG_TARGETS)
     file_db = None
     if "database" in data:
@@ -286,12 +372,34 @@ def load(
     else:
         db_path = file_db or default_database_path(environ)
 
-    warnings = tuple(
-        f"provider {p.id!r} is polled every {p.interval:g} s; status pages are shared public "
-        f"resources, {POLITE_INTERVAL} s or more is polite"
-        for p in providers
-        if p.interval < POLITE_INTERVAL
-    )
+    file_listen = None
+    if "metrics_listen" in data:
+        file_listen = check.string("metrics_listen", data["metrics_listen"])
+        try:
+            parse_listen(file_listen)
+        except ValueError as e:
+            raise check.fail("metrics_listen", str(e)) from None
+    listen = metrics_listen or file_listen
+    notify: tuple[Destination, ...] = ()
+    if "notify" in data:
+        configured = {p.id for p in providers}
+        notify = parse_notify(check, data["notify"], environ=env,
+                              known_provider=lambda pid: pid in configured or from_catalog(pid) is not None)
+
+    def origin(key: str, given: Any = None) -> str:
+        if given not in (None, ""):
+            return "given"
+        if key in ENV_NUMBERS and key in from_env:
+            return f"env {ENV_NUMBERS[key]}"
+        return "file" if key in data else "default"
+
+    sources = {"config_path": "given" if path is not None else "default",
+               "database": origin("database", database), "log_format": origin("log_format", log_format),
+               "log_level": origin("log_level", log_level), "log_target": origin("log_target", log_target),
+               "interval": origin("interval"), "workers": origin("workers"), "timeout": origin("timeout"),
+               "metrics_listen": origin("metrics_listen", metrics_listen),
+               "providers": "file" if "providers" in data else "default"}
+    warnings = polite_warning(providers)
     return Settings(
         database=db_path,
         providers=providers,
@@ -303,4 +411,7 @@ def load(
         timeout=timeout,
         config_path=path,
         warnings=warnings,
+        metrics_listen=listen,
+        sources=sources,
+        notify=notify,
     )

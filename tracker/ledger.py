@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import backoff, times
+from . import backoff, metrics, times
 from .config import Provider
 from .errors import TrackerError
 from .models import PollState
@@ -52,14 +52,27 @@ class Ledger:
         self.failure_log: dict[str, tuple[float, str | None, int]] = {}
         self.view_log: dict[tuple[str, str], tuple[float, str | None, int]] = {}
         self._store_errors: tuple[float, int] = (-1e9, 0)  # (last store_failed record, unlogged since)
+        self.components_checked: set[str] = set()
 
     def now(self) -> str:
         return times.iso(self.clock())
 
     def load(self, providers: Iterable[Provider]) -> None:
-        """Make sure every provider has a row, and read their poll states."""
+        """Make sure every provider has a row, and read their poll states. A provider still
+        backing off after a restart is said so once, since its first poll waits (up to 10
+        minutes of silence otherwise); `run --once` polls it anyway, so says nothing."""
+        providers = list(providers)
         self.store.sync_providers(providers)
         self.states = self.store.poll_states()
+        now = self.clock()
+        for p in providers:
+            state = self.state(p.id)
+            metrics.provider(p.id, state.failures, state.last_ok_at)
+            until = self.backing_off(p.id)
+            if until and self.source != "once":
+                wait = (datetime.fromisoformat(until.replace("Z", "+00:00")) - now).total_seconds()
+                self.log.info("provider_backing_off", provider=p.name, provider_id=p.id, until=until,
+                              failures=state.failures, retry_in=round(max(0.0, wait), 1))
 
     def state(self, provider_id: str) -> PollState:
         return self.states.setdefault(provider_id, PollState())
@@ -80,10 +93,14 @@ class Ledger:
         "not_modified" or "error". A database error is counted and logged (throttled):
         nothing of that poll was committed and the next poll finds the same updates."""
         try:
-            return self._apply(outcome)
+            result = self._apply(outcome)
         except (sqlite3.Error, TrackerError) as e:
             self.store_failed(e, provider_id=outcome.provider.id)
-            return "unrecorded"
+            result = "unrecorded"
+        state = self.state(outcome.provider.id)
+        metrics.poll(outcome.provider.id, "error" if outcome.error is not None else result,
+                     outcome.ms / 1000, state.failures, state.last_ok_at)
+        return result
 
     def _apply(self, outcome: Outcome) -> str:
         p = outcome.provider
@@ -116,17 +133,28 @@ class Ledger:
             else:
                 self.quiet[p.id] = now
             state.last_ok_at = now
+            if state.gone:
+                # Incidents missing from the page wait out the format's grace period even
+                # while the page does not change.
+                claim = self.store.close_gone(p.id, now=now, source=self.source, policy=self._policy(p),
+                                              lease=self.outbox.lease(), grace=outcome.grace)
+                state.gone = claim.gone
+                self._announce(p, claim)
             return "not_modified"
         for reason in outcome.parsed.skipped[:20]:
             self.log.warning("item_skipped", provider=p.name, provider_id=p.id, reason=reason)
         claim = self.store.record(
-            p.id, outcome.parsed.incidents, now=now, source=self.source, policy=Policy.for_provider(p),
-            lease=self.outbox.lease(), poll=PollRecord(outcome.format, outcome.cache),
+            p.id, outcome.parsed.incidents, now=now, source=self.source, policy=self._policy(p),
+            lease=self.outbox.lease(),
+            poll=PollRecord(outcome.format, outcome.cache, url=p.url, listed=outcome.listed, grace=outcome.grace),
         )
         self._keep(state, outcome)
-        state.polled_format, state.last_ok_at = outcome.format, now
+        state.polled_format, state.last_ok_at, state.gone = outcome.format, now, claim.gone
         state.first_polled_at = state.first_polled_at or now
         self._recovered(p, claim.recovered_after)
+        if claim.moved_from:
+            self.log.info("url_changed", provider=p.name, provider_id=p.id, previous_url=claim.moved_from,
+                          url=p.url, detail="a new first contact: the new page's history is recorded silently")
         if claim.first_contact:
             self.log.info(
                 "first_contact", provider=p.name, provider_id=p.id, format=outcome.format,
@@ -135,8 +163,35 @@ class Ledger:
                 announced=len(claim.announce_ids),
             )
         self.counts["new"] += claim.new
-        self.counts["announced"] += self.outbox.announce(claim.announce_ids)
+        self._announce(p, claim)
+        self._check_components(p, outcome)
         return "ok"
+
+    def _policy(self, p: Provider) -> Policy:
+        return Policy.for_provider(p)
+
+    def _announce(self, p: Provider, claim: Any) -> None:
+        self.counts["announced"] += self.outbox.announce(claim.announce_ids)
+        if claim.edit_ids:
+            self.counts["announced"] += self.outbox.announce_edits(claim.edit_ids)
+
+    def _check_components(self, p: Provider, outcome: Outcome) -> None:
+        """A `components` name that matches no component the page has ever listed is warned
+        about once per process: a typo would otherwise announce nothing, silently."""
+        if not p.components or p.id in self.components_checked:
+            return
+        names = {n.lower() for n in self.store.component_names(p.id)}
+        assert outcome.parsed is not None
+        for inc in outcome.parsed.incidents:
+            names.update(n.lower() for n in inc.components)
+        if not names:
+            return  # the page has named no component yet: nothing to compare with
+        self.components_checked.add(p.id)
+        unknown = [c for c in p.components if c.lower() not in names]
+        if unknown:
+            self.log.warning("components_unknown", provider=p.name, provider_id=p.id, components=unknown,
+                             detail="no incident on this page has named these; check their spelling",
+                             known=sorted(names)[:20])
 
     @staticmethod
     def _keep(state: PollState, outcome: Outcome) -> None:
@@ -181,10 +236,11 @@ class Ledger:
 
     def _log_view_failure(self, p: Provider, url: str, error: str | None) -> None:
         """One view of a page failed while another was read: a warning, not a failed poll.
-        Said once per outage of that view (repeated like poll_failed if it lasts)."""
+        Said once per outage of that view (whatever its errors), again every REPEAT_EVERY
+        seconds while it lasts, with the failures left out in between."""
         last = self.view_log.get((p.id, url))
-        if last and last[1] == error and self.monotonic() - last[0] < REPEAT_EVERY:
-            self.view_log[(p.id, url)] = (last[0], last[1], last[2] + 1)
+        if last and self.monotonic() - last[0] < REPEAT_EVERY:
+            self.view_log[(p.id, url)] = (last[0], error, last[2] + 1)
             return
         self.view_log[(p.id, url)] = (self.monotonic(), error, 0)
         self.log.warning("view_failed", provider=p.name, provider_id=p.id, url=url, error=error,
