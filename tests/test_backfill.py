@@ -3,6 +3,7 @@ incidents behind incidents.json, /history?page=N and /api/v2/incidents/<id>.json
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -171,3 +172,122 @@ def test_incidents_csv(site):
     for row in rows:
         assert row["title"] == by_id[row["incident_id"]]["name"]
         assert int(row["update_count"]) == len(by_id[row["incident_id"]]["incident_updates"])
+
+
+def test_exit_1_when_no_provider_could_be_read_and_0_when_one_could(site, server, tmp_path):
+    payload, routes, tracker = site
+    server.route("/down/api/v2/incidents.json").fault = "500"
+    down = write_config(tmp_path / "down.toml", [{"name": "Down", "url": f"{server.base}/down",
+                                                  "format": "statuspage"}])
+    code, records, err = backfill(Tracker(down, tmp_path / "d.db"))
+    assert code == 1, err  # a oneshot unit must not go green having recorded nothing
+    assert "no provider could be read" in err and "Traceback" not in err
+    assert [r["event"] for r in records if r["event"].startswith("backfill_")][-2:] == [
+        "backfill_failed", "backfill_complete"]
+    both = write_config(tmp_path / "both.toml", [
+        {"name": "Down", "url": f"{server.base}/down", "format": "statuspage"},
+        {"name": "GitHub", "url": f"{server.base}/gh"}])
+    code, records, err = backfill(Tracker(both, tmp_path / "b.db"))
+    assert code == 0, err
+    (done,) = [r for r in records if r["event"] == "backfill_complete"]
+    assert done["failed"] == 1
+
+
+def test_a_second_ctrl_c_stops_at_once(site):
+    payload, routes, tracker = site
+    routes["history1"].fault = "hang"  # answers nothing for 8 s
+    proc = subprocess.Popen(tracker.args("backfill"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not routes["history1"].requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert proc.poll() is None  # the first one waits for the request in flight…
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # …the second does not
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and time.monotonic() - started < 2, err
+    assert "Traceback" not in err
+    parse_lines(out)  # whatever was logged is whole lines
+    assert recorded(tracker)  # incidents.json was recorded before the hang
+
+
+def _on_a_terminal(args: list[str], interrupt_after: float | None = None) -> tuple[int, list[str]]:
+    """Run `args` with stdout and stderr on one pseudo-terminal, as a person would; return the
+    exit code and the lines as the terminal shows them (each line's text after its last
+    carriage return / erase-line)."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, close_fds=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    started = time.monotonic()
+    sent = False
+    while True:
+        if interrupt_after is not None and not sent and time.monotonic() - started > interrupt_after:
+            proc.send_signal(signal.SIGINT)
+            sent = True
+        try:
+            import select
+
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                data = os.read(master, 65536)
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                continue
+        except OSError:  # EIO: the child closed the terminal
+            break
+    os.close(master)
+    code = proc.wait(timeout=30)
+    text = b"".join(chunks).decode()
+    shown = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        visible = line.rsplit("\r", 1)[-1].replace("\x1b[K", "")
+        if visible.strip():
+            shown.append(visible)
+    return code, shown
+
+
+def _records_and_progress(lines: list[str]) -> tuple[list[dict], list[str]]:
+    import json
+
+    records, progress = [], []
+    for line in lines:
+        if line.startswith("{"):
+            records.append(json.loads(line))  # a record is a whole line: never the bar's
+        else:
+            progress.append(line)
+    return records, progress
+
+
+def test_progress_counts_requests_and_never_shares_a_line_with_a_record(site):
+    payload, routes, tracker = site
+    code, lines = _on_a_terminal(tracker.args("backfill"))
+    assert code == 0, lines
+    records, progress = _records_and_progress(lines)
+    assert {"backfill_started", "backfill_provider", "backfill_complete"} <= {r["event"] for r in records}
+    # The line left on screen: the end state, counting requests and pages, not providers only.
+    (final,) = progress
+    (summary,) = [r for r in records if r["event"] == "backfill_provider"]
+    assert final.startswith("Backfilling: 1/1 providers done, ")
+    assert f"{summary['requests']} requests" in final and f"{summary['history_pages']} history pages" in final
+    assert summary["requests"] > 30  # incidents.json, the history pages and 30 incident details
+
+
+def test_an_interrupted_backfill_shows_as_interrupted_not_done(site):
+    payload, routes, tracker = site
+    for inc in payload["incidents"]:
+        routes[inc["id"]].hang_seconds = 0.15  # a slow page: the walk takes ~5 s
+    code, lines = _on_a_terminal(tracker.args("backfill"), interrupt_after=1.5)
+    assert code == 130, lines
+    records, progress = _records_and_progress(lines)
+    assert any(re.match(r"Interrupted after \d+ requests, \d+ history pages, \d+ new updates", line)
+               for line in progress), progress
+    assert not any(line.startswith("Backfilling: 1/1") for line in progress)
+    assert any("run the same command again to resume" in line for line in progress)

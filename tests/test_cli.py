@@ -136,6 +136,7 @@ def test_help_teaches_with_examples(path, command):
     prefix = " ".join(("tracker", *path))
     for example in examples:
         assert re.match(rf"{re.escape(prefix)}(?: |$)", example), f"{example!r} is not an example of `{prefix}`"
-        # The command's own words, before a pipe, a redirection or a comment, must parse.
-        words = shlex.split(re.split(r"\s[|>#]", example, maxsplit=1)[0])[1 + len(path):]
+        # The command's own words, before a pipe, a redirection, a comment or a following
+        # command (`tracker health && curl …`), must parse.
+        words = shlex.split(re.split(r"\s(?:[|>#;]|&&)", example, maxsplit=1)[0])[1 + len(path):]
         command.make_context(prefix, words)

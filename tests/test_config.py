@@ -516,11 +516,53 @@ def test_short_interval_gives_a_politeness_warning(tmp_path):
     ))
     settings = config.load(path)
     assert [p.interval for p in settings.providers] == [10, 60, 29.5]
-    assert len(settings.warnings) == 2
-    assert "'a'" in settings.warnings[0] and "10 s" in settings.warnings[0] and "30 s" in settings.warnings[0]
-    assert "'c'" in settings.warnings[1] and "29.5 s" in settings.warnings[1]
+    # One warning per run naming every fast provider, not one per provider (contract §2).
+    (warning,) = settings.warnings
+    assert "'a' (10 s)" in warning and "'c' (29.5 s)" in warning and "30 s" in warning
+    assert "'b'" not in warning
     # a warning, not an error: the command still runs
-    assert all("\n" not in w for w in settings.warnings)
+    assert "\n" not in warning
+    # --provider keeps the warning to the providers chosen
+    (only_c,) = config.select(settings, ("c", "b")).warnings
+    assert "'c' (29.5 s)" in only_c and "'a'" not in only_c
+    assert config.select(settings, ("b",)).warnings == ()
+
+
+def test_interval_workers_timeout_from_the_environment(tmp_path):
+    path = write(tmp_path, "interval = 120\nworkers = 4\n" + ONE_PROVIDER)
+    env = {"TRACKER_INTERVAL": "45", "TRACKER_WORKERS": "2", "TRACKER_TIMEOUT": "7.5"}
+    settings = config.load(path, environ=env)
+    assert (settings.interval, settings.workers, settings.timeout) == (45, 2, 7.5)
+    assert settings.providers[0].interval == 45
+    assert settings.sources["interval"] == "env TRACKER_INTERVAL" and settings.sources["timeout"] == "env TRACKER_TIMEOUT"
+    assert config.load(path).sources["workers"] == "file"
+
+
+@pytest.mark.parametrize(("var", "value", "needle"), [
+    ("TRACKER_INTERVAL", "soon", "TRACKER_INTERVAL: 'soon' is not a positive number"),
+    ("TRACKER_WORKERS", "0", "TRACKER_WORKERS: 0 is not a whole number from 1 to 256"),
+    ("TRACKER_TIMEOUT", "-1", "TRACKER_TIMEOUT: -1 is not a positive number"),
+])
+def test_bad_interval_workers_timeout_variable_is_a_config_error(runner, tmp_path, monkeypatch, var, value, needle):
+    monkeypatch.setenv(var, value)
+    monkeypatch.setenv("TRACKER_CONFIG", str(write(tmp_path, ONE_PROVIDER)))
+    result = runner.invoke(cli, ["providers", "--db", str(tmp_path / "t.db")])
+    assert result.exit_code == 78
+    assert result.stderr.strip() == f"Error: {needle}"
+
+
+@pytest.mark.parametrize("where", ["option", "env", "file"])
+def test_warn_is_accepted_for_warning(runner, tmp_path, monkeypatch, where):
+    args = ["config", "--json"]
+    if where == "option":
+        args += ["--log-level", "WARN"]
+    elif where == "env":
+        monkeypatch.setenv("TRACKER_LOG_LEVEL", "warn")
+    else:
+        args += ["--config", str(write(tmp_path, 'log_level = "warn"\n' + ONE_PROVIDER))]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["log_level"]["value"] == "warning"
 
 
 def test_interval_of_exactly_30_is_polite(tmp_path):

@@ -11,8 +11,10 @@ fetch and parse; the main thread records.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from .config import Provider, Settings
 from .errors import FetchError, ParseError
 from .fetch import Fetcher, HTTPStatusError
 from .models import Incident, ParseResult, PollState
+from .notify.worker import DRAIN_SECONDS, Deliverer
 from .outbox import Outbox
 from .policy import Policy
 from .read import decode, known_format, probe
@@ -180,19 +183,31 @@ class Backfill:
         self.providers = providers
         self.since = since
         self.announce = emit
-        self.progress = progress  # click progress bar (on a terminal) or None
+        self.progress = progress  # a progress.Progress line (on a terminal) or None
         self.stop = threading.Event()
-        self.outbox = Outbox(store, log)
+        # --emit records go to the destinations with `backfill = true` only (contract §7).
+        self.deliverer = Deliverer(store.path, [d for d in settings.notify if d.backfill] if emit else (), log)
+        self.outbox = Outbox(store, log, notify=self.deliverer)
         self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
         self.results: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self.summaries = {p.id: Summary() for p in providers}
         self.failed: list[str] = []
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.stop.is_set():
+            # A second Ctrl-C: leave now, without waiting for a hung request. What is recorded
+            # is committed; updates claimed for --emit but not yet logged stay in the outbox,
+            # leased to this (then dead) process, and the next tracker process takes them over.
+            if self.progress is not None:
+                self.progress.finish(interrupted=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         self.stop.set()  # walkers finish their request; what arrived is recorded
 
     def run(self) -> int:
-        """0 when done, 130 when interrupted (a second run resumes)."""
+        """0 when done, 1 when no provider could be read, 130 when interrupted (a second run
+        resumes)."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -205,6 +220,7 @@ class Backfill:
 
     def _run(self) -> int:
         self.store.sync_providers(self.providers)
+        self.deliverer.start()
         known = self.store.incident_statuses()
         states = self.store.poll_states()
         cache = self.store.http_cache()
@@ -212,16 +228,19 @@ class Backfill:
         self.log.info("backfill_started", providers=len(self.providers), emit=self.announce,
                       since=self.since, database=str(self.store.path))
         pending = len(self.providers)
+        walkers: list[Walker] = []
         with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="backfill") as pool:
             for p in self.providers:
                 host = urlsplit(p.url).netloc
                 walker = Walker(p, self.fetcher, known=known.get(p.id, {}), cache=cache, since=self.since,
                                 host_lock=hosts.setdefault(host, threading.Lock()), stop=self.stop,
                                 put=self.results.put, state=states.get(p.id))
+                walkers.append(walker)
                 pool.submit(walker.run)
             while pending:
+                self._show(walkers, len(self.providers) - pending)
                 try:
-                    batch = self.results.get(timeout=0.5)
+                    batch = self.results.get(timeout=0.2)
                 except queue.Empty:
                     continue
                 if batch.done:
@@ -229,14 +248,29 @@ class Backfill:
                     self._finish(batch)
                 else:
                     self._record(batch)
+        # Deliver what --emit queued, for a bounded time (Ctrl-C: at once); the rest is sent by
+        # the daemon or the next run.
+        self.deliverer.finish(0.0 if self.stop.is_set() else DRAIN_SECONDS)
         interrupted = self.stop.is_set()
+        if self.progress is not None:
+            self._show(walkers, len(self.providers), force=True)
+            self.progress.finish(interrupted=interrupted)
         totals = {k: sum(getattr(s, k) for s in self.summaries.values())
                   for k in ("incidents", "updates", "new", "emitted", "requests")}
         self.log.info("backfill_complete", providers=len(self.providers), failed=len(self.failed),
                       interrupted=interrupted, **totals)
         if interrupted:
             return 130
+        if self.failed and len(self.failed) == len(self.providers):
+            return 1  # nothing could be read: a oneshot unit must not go green
         return 0
+
+    def _show(self, walkers: list[Walker], done: int, force: bool = False) -> None:
+        """The progress line: what the walkers did so far (their threads' counters)."""
+        if self.progress is not None:
+            self.progress.update(done=done, requests=sum(w.requests for w in walkers),
+                                 pages=sum(w.pages for w in walkers),
+                                 new=sum(s.new for s in self.summaries.values()), force=force)
 
     def _record(self, batch: Batch) -> None:
         p, s = batch.provider, self.summaries[batch.provider.id]
@@ -269,5 +303,3 @@ class Backfill:
             self.log.warning("backfill_failed", error=batch.error, **fields)
         else:
             self.log.info("backfill_provider", interrupted=self.stop.is_set(), **fields)
-        if self.progress is not None:
-            self.progress.update(1)

@@ -79,45 +79,65 @@ def log_options(f: Callable) -> Callable:
 
 
 _ENV = {"log_format": "TRACKER_LOG_FORMAT", "log_level": "TRACKER_LOG_LEVEL", "log_target": "TRACKER_LOG_TARGET",
-        "config_path": "TRACKER_CONFIG", "database": "TRACKER_DB"}
+        "config_path": "TRACKER_CONFIG", "database": "TRACKER_DB", "metrics_listen": "TRACKER_METRICS_LISTEN"}
+
+
+def _bad(ctx: click.Context, name: str, problem: str) -> click.ClickException:
+    """A bad option is a usage error (2), a bad TRACKER_* variable a configuration error
+    (78), as SPEC §6 asks."""
+    if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT:
+        return ExitError(f"{_ENV[name]}: {problem}", ConfigError.exit_code)
+    return click.BadParameter(problem, ctx=ctx, param_hint="--" + name.replace("_", "-"))
 
 
 def _choice(ctx: click.Context, name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
-    """Validate an option/env value: a bad option is a usage error (2), a bad TRACKER_*
-    variable a configuration error (78), as SPEC §6 asks."""
+    """Validate an option/env value against `choices` (`warn` is taken for `warning`)."""
     if value in (None, ""):
         return None
+    value = config.level_alias(value) if name == "log_level" else value
     if value.lower() in choices:
         return value.lower()
-    problem = f"{value!r} is not one of {', '.join(choices)}"
-    if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT:
-        raise ExitError(f"{_ENV[name]}: {problem}", ConfigError.exit_code)
-    raise click.BadParameter(problem, ctx=ctx, param_hint="--" + name.replace("_", "-"))
+    raise _bad(ctx, name, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _listen(ctx: click.Context, value: str | None) -> str | None:
+    """Validate --metrics-listen / TRACKER_METRICS_LISTEN (HOST:PORT)."""
+    if value in (None, ""):
+        return None
+    from .metrics import parse_listen
+
+    try:
+        parse_listen(value)
+    except ValueError as e:
+        raise _bad(ctx, "metrics_listen", str(e)) from None
+    return value
 
 
 def settings_loader(ctx: click.Context, config_path: str | None, database: str | None,
                     log_format: str | None = None, log_level: str | None = None,
-                    log_target: str | None = None) -> Callable[[], Settings]:
+                    log_target: str | None = None, metrics_listen: str | None = None) -> Callable[[], Settings]:
     """Validate option/env values now; return a function that (re)reads the config file
     with them, raising ConfigError. `tracker run` calls it again on SIGHUP."""
     fmt = _choice(ctx, "log_format", log_format, LOG_FORMATS)
     level = _choice(ctx, "log_level", log_level, LOG_LEVELS)
     target = _choice(ctx, "log_target", log_target, LOG_TARGETS)
+    listen = _listen(ctx, metrics_listen)
     return functools.partial(config.load, config_path, database=database, log_format=fmt,
-                             log_level=level, log_target=target)
+                             log_level=level, log_target=target, metrics_listen=listen)
 
 
 def load_settings(ctx: click.Context, config_path: str | None, database: str | None,
                   log_format: str | None = None, log_level: str | None = None,
-                  log_target: str | None = None) -> Settings:
-    loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target)
+                  log_target: str | None = None, metrics_listen: str | None = None) -> Settings:
+    loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target, metrics_listen)
     try:
         settings = loader()
         ctx.meta["tracker.database"] = str(settings.database)
         return settings
     except ConfigError as e:
         message = str(e)
-        if config_path and ctx.get_parameter_source("config_path") == ParameterSource.ENVIRONMENT:
+        if (config_path and ctx.get_parameter_source("config_path") == ParameterSource.ENVIRONMENT
+                and not message.startswith("TRACKER_")):  # a bad TRACKER_INTERVAL names itself
             message = f"TRACKER_CONFIG: {message}"
         raise ExitError(message, e.exit_code) from None
 
@@ -143,12 +163,17 @@ def cli() -> None:
 @click.option("--provider", "provider_ids", multiple=True, metavar="ID",
               help="Only this provider (repeatable): a configured id, or a catalog id "
               "(`tracker catalog`), so `--provider github --provider stripe` needs no config file.")
+@click.option("--metrics-listen", envvar="TRACKER_METRICS_LISTEN", show_envvar=True, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics (the daemon only, not --once); "
+              "e.g. 127.0.0.1:9464, or :9464 for every address. Default: none (or the config file's "
+              "`metrics_listen`).")
 @config_options
 @log_options
 @click.pass_context
 @handle_errors
-def run(ctx: click.Context, once: bool, provider_ids: tuple[str, ...], config_path: str | None,
-        database: str | None, log_format: str | None, log_level: str | None, log_target: str | None) -> None:
+def run(ctx: click.Context, once: bool, provider_ids: tuple[str, ...], metrics_listen: str | None,
+        config_path: str | None, database: str | None, log_format: str | None, log_level: str | None,
+        log_target: str | None) -> None:
     """Poll every provider on its interval and log each new incident update.
 
     Runs until SIGTERM or Ctrl-C, then lets in-flight polls finish (at most a few
@@ -169,15 +194,26 @@ def run(ctx: click.Context, once: bool, provider_ids: tuple[str, ...], config_pa
     from .store import Store
     from .systemd import journal_available, journal_socket_path
 
-    settings = _selected(ctx, load_settings(ctx, config_path, database, log_format, log_level, log_target),
-                         provider_ids)
-    file_loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target)
+    loaded = load_settings(ctx, config_path, database, log_format, log_level, log_target, metrics_listen)
+    settings = _selected(ctx, loaded, provider_ids)
+    file_loader = settings_loader(ctx, config_path, database, log_format, log_level, log_target, metrics_listen)
+    configured = {p.id for p in loaded.providers}
 
     def loader() -> Settings:  # SIGHUP: the file again, the same --provider choice
+        nonlocal configured
+        fresh = file_loader()
         try:
-            return config.select(file_loader(), provider_ids)
+            chosen = config.select(fresh, provider_ids)
         except KeyError as e:
             raise ConfigError(f"--provider {e.args[0]}: no longer configured or in the catalog") from None
+        now_configured = {p.id for p in fresh.providers}
+        for p in chosen.providers:
+            if p.id in configured and p.id not in now_configured:
+                # The id still names a catalog page: polled from now on, but never silently.
+                log.warning("provider_from_catalog", provider_id=p.id, url=p.url, format=p.format,
+                            detail="no longer in the config file; --provider now polls the catalog's page")
+        configured = now_configured
+        return chosen
 
     target = settings.log_target
     if target == "journal" and not journal_available():
@@ -187,10 +223,18 @@ def run(ctx: click.Context, once: bool, provider_ids: tuple[str, ...], config_pa
     if target != settings.log_target:
         log.warning("journal_unavailable", detail=f"no journald socket at {journal_socket_path()}; logging to stdout")
     store = Store.open(settings.database)
+    server = None
     try:
+        if settings.metrics_listen and not once:
+            from . import metrics
+
+            server = metrics.serve(settings.metrics_listen, settings.database)
+            log.info("metrics_listening", address=server.address, url=f"http://{server.address}/metrics")
         poller = Poller(settings, store, log, source="once" if once else "run", reload=loader)
         code = poller.run_once() if once else poller.run()
     finally:
+        if server is not None:
+            server.close()
         store.close()
     ctx.exit(code)
 
@@ -217,7 +261,9 @@ def backfill(ctx: click.Context, provider_ids: tuple[str, ...], since: str | Non
     while `tracker run` uses the same database: an update is recorded (and, with --emit,
     logged) by whichever process finds it first, once. Afterwards `tracker run` announces
     nothing that was backfilled. Ctrl-C stops cleanly, keeping what was recorded; run it
-    again to resume (exit 130 when interrupted).
+    again to resume (exit 130 when interrupted; a second Ctrl-C stops at once). Exits 1 when
+    no provider could be read. On a terminal a progress line on stderr counts providers done,
+    requests, history pages and new updates.
 
     \b
     Examples:
@@ -227,6 +273,7 @@ def backfill(ctx: click.Context, provider_ids: tuple[str, ...], since: str | Non
     """
     from .backfill import Backfill
     from .log import configure, get_logger
+    from .progress import Progress
     from .store import Store
     from .systemd import journal_available
 
@@ -234,19 +281,21 @@ def backfill(ctx: click.Context, provider_ids: tuple[str, ...], since: str | Non
                          provider_ids)
     chosen = list(settings.providers)
     target = settings.log_target if settings.log_target != "journal" or journal_available() else "stdout"
-    configure(settings.log_format, settings.log_level, target=target)
+    # On a terminal, a progress line on stderr; log records (stdout) erase it and it is drawn
+    # again below them, so the two never share a line.
+    bar = Progress(sys.stderr, total=len(chosen)) if sys.stderr.isatty() else None
+    configure(settings.log_format, settings.log_level, target=target,
+              stream=bar.stream(sys.stdout) if bar is not None else None)
     store = Store.open(settings.database)
     try:
-        if sys.stderr.isatty():
-            with click.progressbar(length=len(chosen), label="Backfilling", file=sys.stderr,
-                                   show_pos=True) as bar:
-                code = Backfill(settings, store, get_logger(), chosen, since=since, emit=emit, progress=bar).run()
-        else:
-            code = Backfill(settings, store, get_logger(), chosen, since=since, emit=emit).run()
+        code = Backfill(settings, store, get_logger(), chosen, since=since, emit=emit, progress=bar).run()
     finally:
         store.close()
     if code == 130:
         click.echo("Interrupted: what was recorded is kept; run the same command again to resume.", err=True)
+    elif code == 1:
+        click.echo(f"Error: no provider could be read ({len(chosen)} tried; see the backfill_failed records)",
+                   err=True)
     ctx.exit(code)
 
 
@@ -316,7 +365,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 @click.pass_context
 @handle_errors
 def providers(ctx: click.Context, as_json: bool, config_path: str | None, database: str | None) -> None:
-    """List the configured providers with the result of their last poll.
+    """List the configured providers with the result of their last poll, their last
+    successful poll and when the next one is due (in backoff: not before that time).
 
     \b
     Examples:
@@ -344,6 +394,7 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
             "interval": p.interval, "components": list(p.components),
             "last_poll_at": s.get("last_poll_at"), "last_result": s.get("last_result"),
             "last_error": s.get("last_error"), "failures": s.get("failures", 0),
+            "last_ok_at": s.get("last_ok_at"), "next_poll_at": _next_poll(p, s),
             "incidents": s.get("incidents", 0), "open_incidents": s.get("open_incidents", 0),
             "updates": s.get("updates", 0),
         })
@@ -358,10 +409,230 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
         fmt = it["format"] if it["format"] != "auto" else f"auto: {it['detected_format'] or 'not probed yet'}"
         rows.append([
             it["id"], clean(it["name"], limit=30), fmt, f"{it['interval']:g}s",
-            (it["last_poll_at"] or "-")[:19].replace("T", " "), result,
+            _hms(it["last_poll_at"]), result, _hms(it["last_ok_at"]), _hms(it["next_poll_at"]),
             f"{it['incidents']} ({it['open_incidents']} open)", clean(it["url"], limit=60),
         ])
-    click.echo(_table(["ID", "NAME", "FORMAT", "EVERY", "LAST POLL (UTC)", "RESULT", "INCIDENTS", "URL"], rows))
+    click.echo(_table(["ID", "NAME", "FORMAT", "EVERY", "LAST POLL (UTC)", "RESULT", "LAST SUCCESS",
+                       "NEXT POLL", "INCIDENTS", "URL"], rows))
+
+
+def _hms(iso: str | None) -> str:
+    return (iso or "-")[:19].replace("T", " ")
+
+
+def _next_poll(p: Any, row: dict[str, Any]) -> str | None:
+    """When the provider is next due: the backoff's not-before time while it backs off, else
+    an interval after its last poll (None: never polled, so at once)."""
+    if row.get("next_poll_at"):
+        return row["next_poll_at"]
+    last = row.get("last_poll_at")
+    if not last:
+        return None
+    try:
+        return times.iso(datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(seconds=p.interval))
+    except ValueError:
+        return None
+
+
+def _max_age(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from .health import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--max-age", callback=_max_age, metavar="DURATION",
+              help="How recent each provider's last successful poll must be: 90s, 10m, 2h, 1d. "
+              "Default: 3 of the provider's intervals.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (every provider, healthy or not).")
+@config_options
+@click.pass_context
+@handle_errors
+def health(ctx: click.Context, max_age: float | None, as_json: bool, config_path: str | None,
+           database: str | None) -> None:
+    """Exit 0 when every configured provider was polled successfully recently, else exit 1
+    with one line per late provider (its last success, its failures and last error).
+
+    Reads the database read-only (a missing or empty one is unhealthy: exit 1, naming the
+    file), so it runs beside the daemon, from cron, a Nagios-style check or an uptime push.
+
+    \b
+    Examples:
+      tracker health
+      tracker health --max-age 10m && curl -fsS https://hc-ping.com/UUID
+      tracker health --config /etc/tracker/tracker.toml --json | jq '.providers[] | select(.healthy|not)'
+    """
+    from . import health as check
+    from .store import Store
+
+    settings = load_settings(ctx, config_path, database)
+    try:
+        store = Store.open_readonly(settings.database)
+    except TrackerError as e:
+        raise ExitError(f"unhealthy: {e}") from None
+    try:
+        summaries = store.provider_summaries()
+    finally:
+        store.close()
+    report = check.check(settings.providers, summaries, database=str(settings.database), max_age=max_age)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif report.healthy:
+        n = len(report.providers)
+        click.echo(f"ok: {n} provider{'s' if n != 1 else ''}, each polled successfully within its max age "
+                   f"({settings.database})")
+    else:
+        for p in report.late:
+            click.echo(p.line())
+    ctx.exit(0 if report.healthy else 1)
+
+
+def _source(ctx: click.Context, settings: Settings, name: str) -> str:
+    """Where a setting's value came from: option, env TRACKER_…, file or default."""
+    origin = settings.sources.get(name, "default")
+    if origin == "given" or name == "config_path" and origin == "default":
+        try:
+            source = ctx.get_parameter_source(name)
+        except Exception:
+            source = None
+        if source == ParameterSource.COMMANDLINE:
+            return "option --" + ("config" if name == "config_path" else
+                                  "db" if name == "database" else name.replace("_", "-"))
+        if source == ParameterSource.ENVIRONMENT:
+            return f"env {_ENV[name]}"
+    if origin == "file" and settings.config_path is not None:
+        return f"file {settings.config_path}"
+    return origin
+
+
+def _scrub(value: Any, secrets: Any) -> Any:
+    """`value` with every occurrence of a secret string replaced by the mask."""
+    from .redaction import MASK
+
+    text = json.dumps(value)
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(json.dumps(secret)[1:-1], MASK)
+    return json.loads(text)
+
+
+@cli.command(name="config", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--metrics-listen", envvar="TRACKER_METRICS_LISTEN", show_envvar=True, metavar="HOST:PORT",
+              help="As for `tracker run`: shown as the setting `run` would use.")
+@config_options
+@log_options
+@click.pass_context
+@handle_errors
+def config_command(ctx: click.Context, as_json: bool, metrics_listen: str | None, config_path: str | None,
+                   database: str | None, log_format: str | None, log_level: str | None,
+                   log_target: str | None) -> None:
+    """Validate the configuration and print the effective settings, each with where it came
+    from (option > env > file > default), and the providers. Secrets are never printed.
+
+    Exits 78 with one line naming the file (or variable), the key and the problem when the
+    configuration is bad: give it the same options and environment as `tracker run`.
+
+    \b
+    Examples:
+      tracker config
+      tracker config --config /etc/tracker/tracker.toml
+      tracker config --json | jq '.providers[].id'
+    """
+    from .redaction import redact
+
+    settings = load_settings(ctx, config_path, database, log_format, log_level, log_target, metrics_listen)
+    values = {
+        "config_path": str(settings.config_path) if settings.config_path else None,
+        "database": str(settings.database), "log_format": settings.log_format, "log_level": settings.log_level,
+        "log_target": settings.log_target, "interval": settings.interval, "workers": settings.workers,
+        "timeout": settings.timeout, "metrics_listen": settings.metrics_listen,
+    }
+    shown = {k: {"value": v, "source": _source(ctx, settings, k)} for k, v in values.items()}
+    providers = [{"id": p.id, "name": p.name, "url": p.url, "format": p.format, "interval": p.interval,
+                  "components": list(p.components),
+                  **{k: v for k, v in redact(p).items() if k not in ("id", "name", "url", "format",
+                                                                     "interval", "components")}}
+                 for p in settings.providers]
+    # A destination says itself how to show it (variables named, never their values); redact()
+    # masks whatever else might hold a secret, and any secret value it holds.
+    notify = [_scrub(redact(d.describe() if hasattr(d, "describe") else d, notify=True),
+                     getattr(d, "secrets", ())) for d in getattr(settings, "notify", ()) or ()]
+    if as_json:
+        click.echo(json.dumps({"settings": redact(shown), "providers": providers, "notify": notify,
+                               "warnings": list(settings.warnings)}, indent=2, default=str))
+        return
+    rows = [[k, "-" if v["value"] is None else f"{v['value']:g}" if isinstance(v["value"], float)
+             else str(v["value"]), v["source"]] for k, v in redact(shown).items()]
+    click.echo(_table(["SETTING", "VALUE", "FROM"], rows))
+    click.echo("")
+    click.echo(_table(["PROVIDER", "NAME", "FORMAT", "EVERY", "URL"], [
+        [p["id"], clean(p["name"], limit=40), p["format"], f"{p['interval']:g}s", clean(p["url"], limit=80)]
+        for p in providers]))
+    for n, dest in enumerate(notify, start=1):
+        if n == 1:
+            click.echo("")
+        click.echo(f"notify #{n}: " + ", ".join(f"{k}={v}" for k, v in dest.items() if v not in (None, "", [])))
+    for warning in settings.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("url")
+@click.option("--format", "fmt", type=click.Choice(config.FORMATS, case_sensitive=False), default="auto",
+              show_default=True, help="Read the page as this format instead of detecting it.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=config.DEFAULT_TIMEOUT,
+              show_default=True, help="Seconds each request may take.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_context
+@handle_errors
+def probe(ctx: click.Context, url: str, fmt: str, timeout: float, as_json: bool) -> None:
+    """Read one status page once and show how tracker reads it: the detected format, the
+    endpoints asked, what was found, and the updates first contact would announce (those of
+    incidents still open, oldest first). Touches no database; exits 1 when the page cannot
+    be read, with the reason.
+
+    \b
+    Examples:
+      tracker probe https://www.githubstatus.com
+      tracker probe https://status.openai.com --format incidentio
+      tracker probe https://status.example.com --json | jq '.first_contact[].incident'
+    """
+    from urllib.parse import urlsplit
+
+    from .preview import preview
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", ctx=ctx, param_hint="URL")
+    seen = preview(url.strip(), fmt.lower(), timeout=timeout)
+    outcome = seen.outcome
+    if outcome.error is not None:
+        raise ExitError(f"{url}: {outcome.error}")
+    if as_json:
+        click.echo(json.dumps(seen.as_dict(), indent=2))
+        return
+    how = {"option": "as given", "url": "named by the URL", "probe": "detected by probing the page"}[seen.found_by]
+    click.echo(f"format: {seen.format} ({how})")
+    click.echo("asked:")
+    for v in outcome.views:
+        click.echo(f"  {v.url}  " + (f"failed: {clean(v.error, limit=200)}" if v.error else "ok"))
+    c = seen.counts
+    click.echo(f"found: {c['incidents']} incidents ({c['open_incidents']} open), {c['updates']} updates "
+               f"in {outcome.ms} ms")
+    for reason in (outcome.parsed.skipped if outcome.parsed else [])[:10]:
+        click.echo(f"  skipped: {clean(reason, limit=200)}")
+    n = len(seen.announce)
+    click.echo(f"first contact would announce {n} update{'s' if n != 1 else ''}" + (":" if n else
+               " (no incident is open; the history would be recorded silently)"))
+    for inc, u in seen.announce:
+        first_line = (u.message or "").strip().splitlines()[0] if (u.message or "").strip() else ""
+        click.echo(f"  {_hms(u.created_at)}  {clean(u.status, limit=20):<13}  {clean(inc.title, limit=70)}"
+                   + (f" — {clean(first_line, limit=100)}" if first_line else ""))
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([dhm])$")
@@ -386,7 +657,8 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option("--provider", "provider_ids", multiple=True, metavar="ID", help="Only this provider (repeatable).")
 @click.option("--open", "open_only", is_flag=True, help="Only incidents that are not resolved/completed.")
 @click.option("--since", callback=_since, metavar="WHEN",
-              help="Only incidents created since WHEN: a date, an ISO date-time, or an age such as 7d or 12h.")
+              help="Only incidents created or updated since WHEN (an incident opened earlier and "
+              "still moving is in): a date, an ISO date-time, or an age such as 7d or 12h.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N incidents (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array with every update of each incident.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per incident) for spreadsheets.")
@@ -405,7 +677,10 @@ def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool
       tracker incidents --since 2026-01-01 --json | jq '.[].title'
       tracker incidents --since 90d --csv > incidents.csv
     """
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be used together: choose one", ctx=ctx)
     settings = load_settings(ctx, config_path, database)
+    _selected(ctx, settings, provider_ids)  # an unknown id is a usage error, as for `run`
     store = _open_readonly(settings)
     try:
         found = store.query_incidents(provider_ids, open_only=open_only, since=since, limit=limit,
@@ -433,6 +708,95 @@ def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool
         str(i["update_count"]), clean(i["title"], limit=80),
     ] for i in found]
     click.echo(_table(["STARTED (UTC)", "PROVIDER", "STATUS", "IMPACT", "UPDATES", "TITLE"], rows))
+
+
+@cli.group(context_settings=CONTEXT)
+def notify() -> None:
+    """Notification destinations ([[notify]] in the config file): their backlog, and a test."""
+
+
+@notify.command(name="list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@config_options
+@click.pass_context
+@handle_errors
+def notify_list(ctx: click.Context, as_json: bool, config_path: str | None, database: str | None) -> None:
+    """List the destinations with their backlog: deliveries waiting, delivered, dropped, and
+    the failing one longest retried (read-only; URLs and secrets are never shown).
+
+    \b
+    Examples:
+      tracker notify list
+      tracker notify list --json | jq '.[] | select(.waiting > 0)'
+    """
+    from .notify.queue import summary
+
+    settings = load_settings(ctx, config_path, database)
+    store = _open_readonly(settings)
+    try:
+        counts = summary(store.conn) if store else {}
+    finally:
+        store and store.close()
+    items = []
+    for d in settings.notify:
+        c = counts.pop(d.name, {})
+        items.append({**d.describe(), "waiting": c.get("waiting") or 0, "delivered": c.get("delivered") or 0,
+                      "dropped": c.get("dropped") or 0, "oldest_waiting_since": c.get("oldest_queued_at"),
+                      "last_delivered_at": c.get("last_delivered_at"), "failing": c.get("failing")})
+    for name, c in counts.items():  # deliveries of a destination no longer configured
+        items.append({"name": name, "type": None, "target": "not configured", "waiting": c.get("waiting") or 0,
+                      "delivered": c.get("delivered") or 0, "dropped": c.get("dropped") or 0,
+                      "oldest_waiting_since": c.get("oldest_queued_at"),
+                      "last_delivered_at": c.get("last_delivered_at"), "failing": c.get("failing")})
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    if not items:
+        click.echo("No [[notify]] destination configured (see README: Notifications).", err=True)
+        return
+    rows = []
+    for it in items:
+        failing = it["failing"]
+        state = "ok" if not failing else (f"retrying ×{failing['attempts']}: "
+                                          f"{clean(failing['last_error'] or '', limit=50)}")
+        rows.append([it["name"], it["type"] or "-", clean(it["target"], limit=50), str(it["waiting"]),
+                     (it["oldest_waiting_since"] or "-")[:19].replace("T", " "), str(it["delivered"]),
+                     str(it["dropped"]), state])
+    click.echo(_table(["NAME", "TYPE", "TARGET", "WAITING", "OLDEST WAITING (UTC)", "DELIVERED", "DROPPED",
+                       "STATE"], rows))
+
+
+@notify.command(name="test", context_settings=CONTEXT)
+@click.argument("name")
+@config_options
+@click.pass_context
+@handle_errors
+def notify_test(ctx: click.Context, name: str, config_path: str | None, database: str | None) -> None:
+    """Send one sample message to the destination NAME (a [[notify]] table's `name`, by
+    default its type: slack, webhook, webhook-2, …) now, and say whether it was taken.
+    Exits 0 when it was, 1 when not. Touches no database.
+
+    \b
+    Examples:
+      tracker notify test slack
+      tracker notify test ops-mail --config /etc/tracker/tracker.toml
+    """
+    from .notify.payloads import sample
+    from .notify.transport import DeliveryFailed, send
+
+    settings = load_settings(ctx, config_path, database)
+    known = {d.name: d for d in settings.notify}
+    if name not in known:
+        raise click.BadParameter(
+            f"{name!r} is not a configured destination ("
+            + (f"configured: {', '.join(known)}" if known else "the config has no [[notify]] table") + ")",
+            ctx=ctx, param_hint="NAME")
+    dest = known[name]
+    try:
+        send(dest, sample(dest.name))
+    except DeliveryFailed as e:
+        raise ExitError(f"notify {name!r} ({dest.type}, {dest.target}): not delivered: {e.error}") from None
+    click.echo(f"Sent a test message to {name!r} ({dest.type}, {dest.target}).")
 
 
 @cli.group(context_settings=CONTEXT)

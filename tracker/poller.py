@@ -23,12 +23,13 @@ from typing import Any
 
 import schedule
 
-from . import __version__, systemd
+from . import __version__, metrics, systemd
 from .config import Provider, Settings
 from .dispatch import Dispatcher
 from .errors import StoreError, TrackerError
 from .fetch import Fetcher
 from .ledger import Ledger
+from .notify.worker import Deliverer
 from .outbox import Outbox
 from .read import Outcome, read
 from .store import Store
@@ -66,7 +67,10 @@ class Poller:
         self.fetcher = fetcher or Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
         self.executor = executor or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="poll")
         self.scheduler = scheduler or schedule.Scheduler()
-        self.outbox = Outbox(store, log, clock=clock)
+        # Notifications: delivery threads with connections of their own, so a slow
+        # destination never holds up this loop; the outbox queues with its mark.
+        self.deliverer = Deliverer(store.path, settings.notify, log)
+        self.outbox = Outbox(store, log, clock=clock, notify=self.deliverer)
         self.ledger = Ledger(store, log, self.outbox, source=source, clock=clock, monotonic=monotonic)
         self.dispatcher = Dispatcher(self.executor, work, max_inflight=settings.workers * 2,
                                      context=self._context, monotonic=monotonic)
@@ -155,6 +159,7 @@ class Poller:
 
     def _start(self, mode: str) -> None:
         self.ledger.load(self.providers.values())
+        self.deliverer.start()
         self.log.info(
             "tracker_started", version=__version__, providers=len(self.providers),
             workers=self.settings.workers, database=str(self.store.path), mode=mode,
@@ -167,6 +172,7 @@ class Poller:
         """The end of `run --once`: everything polled and recorded."""
         self.ledger.flush_quiet()
         self.ledger.recover()
+        self.deliverer.finish()  # what is waiting goes out now, for a bounded time
         self.log.info("run_complete", providers=len(self.providers), **self.ledger.counts)
         self.executor.shutdown(wait=True)
         self.fetcher.close()
@@ -189,6 +195,7 @@ class Poller:
         while self.dispatcher.inflight and self.monotonic() < deadline and not self.force:
             self.dispatcher.drain(0.1, self._handle)
         self.ledger.flush_quiet()
+        self.deliverer.stop()  # a message being sent gets a few seconds; leases are given back
         abandoned = sorted(self.dispatcher.inflight)
         self.log.info("tracker_stopped", abandoned=abandoned, **self.ledger.counts)
         self.fetcher.close()
@@ -257,14 +264,18 @@ class Poller:
         changed = [pid for pid in fresh if pid in old and fresh[pid] != old[pid]]
         for pid in removed + changed:
             self.scheduler.cancel_job(self.jobs.pop(pid))
+        for pid in removed:
+            metrics.forget(pid)
         self.providers = fresh
         self.store.sync_providers(fresh[pid] for pid in added + changed)
         for pid in added + changed:
             self._schedule(fresh[pid])
             self.submit(fresh[pid])
-        ignored = [k for k in ("database", "workers", "log_format", "log_level", "log_target")
+        ignored = [k for k in ("database", "workers", "log_format", "log_level", "log_target", "metrics_listen")
                    if getattr(new, k) != getattr(self.settings, k)]
         self.fetcher.timeout = new.timeout
+        if new.notify != self.settings.notify:
+            self.deliverer.update(new.notify)  # destinations are reloaded live
         self.settings = new
         self.log.info("config_reloaded", providers=len(fresh), added=added, removed=removed, changed=changed,
                       **({"needs_restart": ignored} if ignored else {}))

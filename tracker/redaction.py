@@ -75,6 +75,8 @@ def redact(value: Any, *, notify: bool = False, environ: Mapping[str, str] | Non
             return {k: walk(item, k, in_notify or k.lower() == "notify") for k, item in v.items()}
         if isinstance(v, list):
             return [walk(item, key, in_notify) for item in v]
+        if isinstance(v, str) and v.startswith("$") and v[1:].replace("_", "").isalnum():
+            return v  # "$SLACK_WEBHOOK_URL": the name of the variable holding it, not the secret
         if key is not None and v not in (None, ""):
             if _is_secret_key(key):
                 return MASK
