@@ -93,3 +93,62 @@ def test_shell_completion_is_documented_and_works() -> None:
     result = CliRunner().invoke(cli, [], prog_name="tracker", env={"_TRACKER_COMPLETE": "bash_source"})
     assert result.exit_code == 0
     assert "_tracker_completion" in result.output and "complete " in result.output
+
+
+# -- records ---------------------------------------------------------------------------------
+
+TRACKER = Path(__file__).resolve().parent.parent / "tracker"
+LOG_METHODS = {"debug", "info", "warning", "error", "critical", "exception"}
+
+
+def logged_records() -> dict[str, list[str]]:
+    """Every record name the code writes, found statically: the first argument of each
+    `<logger>.debug/info/warning/error(...)` call that is a string literal, and the event names
+    given to `emit()` (its default included). name -> ["tracker/file.py:line", ...]"""
+    import ast
+
+    found: dict[str, list[str]] = {}
+    for path in sorted(TRACKER.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        where = f"tracker/{path.relative_to(TRACKER)}"
+        for node in ast.walk(tree):
+            names: list[ast.expr] = []
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+                if node.func.attr in LOG_METHODS:
+                    names.append(node.args[0])
+            if isinstance(node, ast.Call):
+                func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                if func == "emit":
+                    names += node.args[2:3] + [k.value for k in node.keywords if k.arg == "event"]
+            if isinstance(node, ast.FunctionDef) and node.name == "emit":
+                names += [d for a, d in zip(reversed(node.args.args), reversed(node.args.defaults))
+                          if a.arg == "event"]
+            for arg in names:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.setdefault(arg.value, []).append(f"{where}:{node.lineno}")
+    return found
+
+
+RECORDS = logged_records()
+
+
+def documented_records() -> set[str]:
+    """The names in the first column of the README's records table (`| record | level | …`)."""
+    table = re.search(r"^\| record \| level \|.*?\n((?:\|.*\n)+)", README, re.M)
+    assert table, "README.md has no records table (| record | level | when |)"
+    return {name for row in table.group(1).splitlines()[1:]
+            for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+
+
+def test_the_record_scan_finds_the_records() -> None:
+    assert {"incident_update", "poll_failed", "first_contact", "polls_stuck", "store_failed"} <= set(RECORDS)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDS))
+def test_every_logged_record_is_in_the_readme_table(name: str) -> None:
+    assert name in documented_records(), (
+        f"the record {name!r} (logged at {', '.join(RECORDS[name])}) is missing from README.md's records table")
+
+
+def test_the_readme_table_lists_no_record_the_code_never_writes() -> None:
+    assert documented_records() - set(RECORDS) == set()
