@@ -287,3 +287,10 @@ def test_sighup_says_when_a_provider_id_now_comes_from_the_catalog(tmp_path, mon
 def test_warn_is_a_log_level(tmp_path, level):
     shown = json.loads(invoke("config", "--log-level", level, "--json").stdout)
     assert shown["settings"]["log_level"]["value"] == "warning"
+
+
+def test_probe_suggests_the_format_that_reads_a_page_of_another_platform(server):
+    server.route("/s/api/v2/incidents.json", load("slack-status-current-2024-02-27T1725Z.json"))
+    result = invoke("probe", f"{server.base}/s", "--format", "statuspage", code=1)
+    assert "not a Statuspage incidents payload" in result.stderr
+    assert result.stderr.rstrip().endswith("(it reads as slack: try --format slack)")

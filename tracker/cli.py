@@ -604,7 +604,7 @@ def probe(ctx: click.Context, url: str, fmt: str, timeout: float, as_json: bool)
     """
     from urllib.parse import urlsplit
 
-    from .preview import preview
+    from .preview import other_formats, preview
 
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -612,7 +612,13 @@ def probe(ctx: click.Context, url: str, fmt: str, timeout: float, as_json: bool)
     seen = preview(url.strip(), fmt.lower(), timeout=timeout)
     outcome = seen.outcome
     if outcome.error is not None:
-        raise ExitError(f"{url}: {outcome.error}")
+        hint = ""
+        if outcome.views and not outcome.error.startswith(("HTTP ", "cannot ", "connect", "read ")):
+            # The page answered, but not in this format: say which format reads it, if one does.
+            others = other_formats(outcome.views[0].url, seen.format, timeout=timeout)
+            if others:
+                hint = f" (it reads as {' or '.join(others)}: try --format {others[0]})"
+        raise ExitError(f"{url}: {outcome.error}{hint}")
     if as_json:
         click.echo(json.dumps(seen.as_dict(), indent=2))
         return
