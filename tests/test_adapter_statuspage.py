@@ -50,6 +50,11 @@ STATUSPAGE = {
 
 # Real JSON captures of other APIs: not Statuspage, so parse() must refuse them.
 NOT_STATUSPAGE = [
+    # archives of OpenAI's compatible copy (items wrapping the vendor's incident objects); the
+    # payloads rebuilt from them are read below (test_openai_copy_2026_carries_every_text)
+    "openai-compat-incidents-weekly-2026-W30.json",
+    "openai-compat-incidents-weekly-2026-W31.json",
+    "openai-compat-incidents-weekly-2026-W32.json",
     "gcp-incidents-2022-07-03.json",
     "aws-status-data-2022-07-03.json",
     "aws-health-currentevents-2026-07-02.utf16be.json",
@@ -115,6 +120,20 @@ def test_every_fixture_is_covered():
                if p.is_file() and p.name != "SOURCES.md" and not p.name.startswith(".")}
     covered = set(STATUSPAGE) | set(NOT_STATUSPAGE) | set(NOT_JSON)
     assert on_disk == covered
+
+
+@pytest.mark.parametrize("week, incidents, updates", [("W30", 7, 31), ("W31", 6, 18), ("W32", 4, 13)])
+def test_openai_copy_2026_carries_every_text(week, incidents, updates):
+    """The copy as rebuilt from the weekly archives: every update has its own text (none is a
+    fallback line), the final one of each incident is `resolved`."""
+    raws = [item["raw"] for item in load(f"openai-compat-incidents-weekly-2026-{week}.json")]
+    result = parse({"page": load("openai-incidents-2025-11-15.json")["page"], "incidents": raws})
+    assert (len(result.incidents), sum(len(i.updates) for i in result.incidents)) == (incidents, updates)
+    assert result.skipped == []
+    for inc in result.incidents:
+        assert all(u.source and u.has_text and u.message != statuspage.fallback_message(u.status, inc.impact)
+                   for u in inc.updates)
+        assert inc.updates[-1].status == "resolved" and inc.status == "resolved"
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def recorded(tracker: Tracker) -> set[tuple[str, str]]:
         return set(c.execute("SELECT incident_id, update_id FROM updates"))
 
 
+@pytest.mark.slow
 def test_silent_backfill_records_all_history_then_run_announces_nothing(site):
     payload, routes, tracker = site
     code, records, err = backfill(tracker)
@@ -50,6 +51,7 @@ def test_silent_backfill_records_all_history_then_run_announces_nothing(site):
     assert code == 0 and updates_of(records) == []  # first contact does not re-fire
 
 
+@pytest.mark.slow
 def test_emit_announces_every_update_once_oldest_first_marked_backfill(site):
     payload, routes, tracker = site
     code, records, err = backfill(tracker, "--emit")
@@ -62,6 +64,7 @@ def test_emit_announces_every_update_once_oldest_first_marked_backfill(site):
     assert code == 0 and updates_of(records) == []
 
 
+@pytest.mark.slow
 def test_second_run_resumes_without_refetching_what_is_recorded(site):
     payload, routes, tracker = site
     details = [routes[i["id"]] for i in payload["incidents"]]
@@ -73,6 +76,7 @@ def test_second_run_resumes_without_refetching_what_is_recorded(site):
     assert routes["history1"].conditional_hits == 1  # and the history page answered 304
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_what_was_recorded_and_a_second_run_finishes(site):
     payload, routes, tracker = site
     for inc in payload["incidents"]:
@@ -97,6 +101,7 @@ def test_ctrl_c_keeps_what_was_recorded_and_a_second_run_finishes(site):
     assert fetched_first < 30
 
 
+@pytest.mark.slow
 def test_backfill_beside_a_running_daemon_announces_each_update_at_most_once(site):
     payload, routes, tracker = site
     daemon = tracker.start()
@@ -117,6 +122,7 @@ def test_backfill_beside_a_running_daemon_announces_each_update_at_most_once(sit
     assert not any(r["event"] == "store_failed" for r in daemon_records)
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured_and_a_page_without_history_is_fine(site, server, tmp_path):
     payload, routes, tracker = site
     routes["history1"].fault = "429"  # Retry-After: 3
@@ -193,6 +199,7 @@ def test_exit_1_when_no_provider_could_be_read_and_0_when_one_could(site, server
     assert done["failed"] == 1
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once(site):
     payload, routes, tracker = site
     routes["history1"].fault = "hang"  # answers nothing for 8 s
@@ -280,6 +287,7 @@ def test_progress_counts_requests_and_never_shares_a_line_with_a_record(site):
     assert summary["requests"] > 30  # incidents.json, the history pages and 30 incident details
 
 
+@pytest.mark.slow
 def test_an_interrupted_backfill_shows_as_interrupted_not_done(site):
     payload, routes, tracker = site
     for inc in payload["incidents"]:

@@ -54,6 +54,7 @@ def pages(server, tmp_path):
     return failing, healthy
 
 
+@pytest.mark.slow
 def test_a_long_outage_is_logged_a_few_times_not_every_poll(pages, server, tmp_path):
     failing, _ = pages
     failing.fault = "500"
@@ -73,6 +74,7 @@ def test_a_long_outage_is_logged_a_few_times_not_every_poll(pages, server, tmp_p
     assert gaps[-1] > 1.0 > 0.2  # it backed off
 
 
+@pytest.mark.slow
 def test_retry_after_survives_a_restart(pages, server, tmp_path):
     failing, healthy = pages
     failing.fault = "429"  # Retry-After: 3

@@ -111,6 +111,7 @@ sys.stdin.read()
 
 
 @pytest.mark.parametrize("holder", [SQLITE_HOLDER, FLOCK_HOLDER], ids=["sqlite-write-lock", "tracker-flock"])
+@pytest.mark.slow
 def test_a_lock_held_by_another_process_for_seconds_is_waited_for(github, holder):
     payload, route, tracker = github
     code, records, err = tracker.once()
@@ -176,6 +177,7 @@ def _fresh(tracker: Tracker, content: bytes) -> None:
 
 
 @pytest.mark.parametrize("kind", ["random-bytes", "header-overwritten", "truncated-mid-page"])
+@pytest.mark.slow
 def test_a_corrupt_file_is_one_line_and_exit_1_for_every_command(github, kind):
     payload, route, tracker = github
     tracker.db.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +205,7 @@ def _overwrite_table_root(tracker: Tracker, data: bytes, table: str) -> bytes:
     return data[:start] + random.Random(root).randbytes(4096) + data[start + 4096:]
 
 
+@pytest.mark.slow
 def test_a_damaged_table_found_after_open_names_the_path(github):
     payload, route, tracker = github
     data = _real_database(tracker, route, payload)
@@ -213,6 +216,7 @@ def test_a_damaged_table_found_after_open_names_the_path(github):
         assert_one_line_error(p, str(tracker.db))
 
 
+@pytest.mark.slow
 def test_run_once_on_a_malformed_updates_table_fails(github):
     payload, route, tracker = github
     route.set_json(cut(payload, T0))
@@ -227,6 +231,7 @@ def test_run_once_on_a_malformed_updates_table_fails(github):
 
 # -- the path is not usable -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_database_path_is_a_directory(github):
     payload, route, tracker = github
     tracker.db.mkdir(parents=True)
@@ -237,6 +242,7 @@ def test_the_database_path_is_a_directory(github):
     assert tracker.db.is_dir() and list(tracker.db.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_the_parent_directory_cannot_be_created(github, tmp_path):
     payload, route, _ = github
     blocker = tmp_path / "blocker"
@@ -259,6 +265,7 @@ def test_the_parent_directory_cannot_be_created(github, tmp_path):
 
 # -- two processes at once ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_once_beside_a_daemon_on_one_database_announces_each_update_once(github):
     payload, route, tracker = github
     # The file exists (schema only: no provider polled yet). Two processes creating a fresh
@@ -314,6 +321,7 @@ conn.close()
 """
 
 
+@pytest.mark.slow
 def test_two_processes_creating_the_file_at_once(github):
     payload, route, tracker = github
     tracker.db.parent.mkdir(parents=True)
@@ -333,6 +341,7 @@ def test_two_processes_creating_the_file_at_once(github):
     assert keys(parse_lines(p.stdout)) == open_updates(cut(payload, T0))
 
 
+@pytest.mark.slow
 def test_db_migrate_checks_integrity_and_names_the_damage(github):
     payload, route, tracker = github
     data = _real_database(tracker, route, payload)

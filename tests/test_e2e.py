@@ -72,6 +72,7 @@ def test_first_contact_announces_only_open_incidents_and_records_the_rest(github
     assert any(r["event"] == "first_contact" and r["announced"] == 1 for r in records)
 
 
+@pytest.mark.slow
 def test_new_updates_are_announced_once_oldest_first_whatever_arrives_between_polls(github):
     payload, route, tracker = github
     assert tracker.once()[0] == 0
@@ -90,6 +91,7 @@ def test_new_updates_are_announced_once_oldest_first_whatever_arrives_between_po
     assert len(seen) == len(set(seen)) == len(published_between(payload, T0, T3))
 
 
+@pytest.mark.slow
 def test_restart_announces_nothing_again_and_keeps_http_validators(github):
     payload, route, tracker = github
     route.set_json(cut(payload, T1))
@@ -106,6 +108,7 @@ def test_restart_announces_nothing_again_and_keeps_http_validators(github):
     assert updates_of(tracker.once()[1]) == []
 
 
+@pytest.mark.slow
 def test_incident_update_record_has_every_spec_field(github):
     payload, route, tracker = github
     tracker.once()
@@ -150,6 +153,7 @@ def test_openai_empty_bodies_get_a_readable_message(server, tmp_path):
         assert e["url"] == f"https://status.openai.com/incidents/{e['incident_id']}"
 
 
+@pytest.mark.slow
 def test_components_filter_records_everything_announces_only_matching(server, tmp_path):
     payload = load(GITHUB)
     route = server.route("/gh/api/v2/incidents.json", cut(payload, T0))
@@ -171,6 +175,7 @@ def test_components_filter_records_everything_announces_only_matching(server, tm
     assert total == len(all_updates(cut(payload, T3)))
 
 
+@pytest.mark.slow
 def test_a_failing_provider_is_isolated_and_loses_nothing(server, tmp_path):
     payload = load(GITHUB)
     broken = server.route("/broken/api/v2/incidents.json", cut(payload, T0))
@@ -236,6 +241,7 @@ def test_four_daemons_on_one_database_announce_each_update_exactly_once(github):
     assert sum(1 for _, r, _, _ in results if keys(r)) >= 1
 
 
+@pytest.mark.slow
 def test_daemon_announces_as_the_page_changes_and_stops_cleanly(github):
     payload, route, tracker = github
     proc = tracker.start()
@@ -254,6 +260,7 @@ def test_daemon_announces_as_the_page_changes_and_stops_cleanly(github):
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
 
 
+@pytest.mark.slow
 def test_a_slow_provider_is_never_polled_twice_at_once_and_does_not_delay_others(server, tmp_path):
     payload = load(GITHUB)
     slow = server.route("/slow/api/v2/incidents.json", cut(payload, T0))
@@ -274,6 +281,7 @@ def test_a_slow_provider_is_never_polled_twice_at_once_and_does_not_delay_others
     assert any(r["event"] == "incident_update" and r["provider_id"] == "slow" for r in records)
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_poll_exits_0_within_seconds(server, tmp_path):
     route = server.route("/slow/api/v2/incidents.json", load(GITHUB))
     route.hang_seconds = 30  # the page accepts the request and answers nothing for 30 s
@@ -292,6 +300,7 @@ def test_sigterm_during_a_poll_exits_0_within_seconds(server, tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_providers_and_incidents_commands_show_the_history(github):
     import subprocess
 

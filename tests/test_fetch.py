@@ -271,6 +271,7 @@ def test_redirect_to_another_scheme_is_refused():
         srv.close()
 
 
+@pytest.mark.slow
 def test_a_trickling_server_is_cut_off_at_the_total_deadline():
     def trickle(conn):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
@@ -305,6 +306,7 @@ def test_the_size_cap_counts_decoded_bytes_so_a_gzip_bomb_stops_at_the_cap():
         srv.close()
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_hits_the_read_timeout():
     srv = RawServer(lambda conn: time.sleep(3))
     try:

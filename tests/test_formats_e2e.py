@@ -124,6 +124,7 @@ SCENARIOS = _scenarios()
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.slow
 def test_each_format_first_contact_then_news_once(name, server, tmp_path):
     fmt, path, ctype, before, after, parsed_before, parsed_after = SCENARIOS[name]
     route = server.route(path)
@@ -171,6 +172,7 @@ def test_incidentio_events_carry_the_providers_own_words(server, tmp_path):
     assert [e["status"] for e in events] == ["identified", "monitoring", "resolved", "identified", "monitoring"]
 
 
+@pytest.mark.slow
 def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path):
     summary = data("openai-incidentio-proxy-2026-10-06.json")
     summary["summary"]["ongoing_incidents"] = [openai_incident()]
@@ -193,6 +195,7 @@ def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path)
     assert listing[0]["format"] == "auto" and listing[0]["detected_format"] == "incidentio"
 
 
+@pytest.mark.slow
 def test_switching_statuspage_to_incidentio_reannounces_no_history(server, tmp_path):
     server.route("/openai/api/v2/incidents.json", data("openai-incidents-2025-11-15.json"))
     groq = data("groq-incidentio-proxy-2026-10-06.json")["summary"]["scheduled_maintenances"][0]
@@ -213,6 +216,7 @@ def test_switching_statuspage_to_incidentio_reannounces_no_history(server, tmp_p
         assert c.execute("SELECT polled_format FROM providers").fetchone() == ("incidentio",)
 
 
+@pytest.mark.slow
 def test_incidentio_without_its_summary_reads_the_copy_with_one_warning_and_never_goes_silent(server, tmp_path):
     server.route("/openai/proxy/127.0.0.1").status = 404
     payload = data("openai-incidents-2025-11-15.json")  # the copy when its bodies were empty

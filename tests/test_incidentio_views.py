@@ -44,6 +44,7 @@ def _serve(summary, listing, raws, t, copy_t=None):
 
 @pytest.mark.parametrize("name", ["W32", pytest.param("W30", marks=pytest.mark.slow),
                                   pytest.param("W31", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_a_week_of_openai_incidents_each_update_once_with_its_own_words(openai, name):
     summary, listing, tracker = openai
     raws = week(name)
@@ -75,6 +76,7 @@ def test_a_week_of_openai_incidents_each_update_once_with_its_own_words(openai, 
         assert stamped[r["id"]] == last["display_at"].replace("Z", ".000Z")  # the resolution's time
 
 
+@pytest.mark.slow
 def test_the_resolution_comes_from_the_copy_when_it_lags_a_poll(openai):
     summary, listing, tracker = openai
     raws = week("W32")
@@ -149,6 +151,7 @@ def _old_tracker(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_database_of_the_native_list_reader_keeps_working_without_a_flood(server, tmp_path):
     if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "70b5a5e"], capture_output=True).returncode:
         pytest.skip("the git history with the previous version is not in this checkout")

@@ -43,6 +43,7 @@ def github_summary(server, tmp_path):
     return route, Tracker(config, tmp_path / "t.db")
 
 
+@pytest.mark.slow
 def test_github_summary_afternoon_closes_the_incident_that_left_the_page_once(github_summary):
     route, tracker = github_summary
     counts = []
@@ -71,6 +72,7 @@ def test_github_summary_afternoon_closes_the_incident_that_left_the_page_once(gi
     assert p.returncode == 0 and json.loads(p.stdout) == []
 
 
+@pytest.mark.slow
 def test_two_processes_close_the_incident_once_in_total(github_summary):
     route, tracker = github_summary
     route.set_json(summary("T2110Z"))
@@ -85,6 +87,7 @@ def test_two_processes_close_the_incident_once_in_total(github_summary):
 
 
 @pytest.mark.parametrize("fault", ["500", "html", "truncated"])
+@pytest.mark.slow
 def test_a_failed_poll_closes_nothing_and_the_empty_page_after_it_closes_once(github_summary, fault):
     route, tracker = github_summary
     route.set_json(summary("T2110Z"))
@@ -99,6 +102,7 @@ def test_a_failed_poll_closes_nothing_and_the_empty_page_after_it_closes_once(gi
     assert [r["update_id"] for r in closings(records)] == ["closed"]
 
 
+@pytest.mark.slow
 def test_an_incident_that_comes_back_is_announced_and_its_second_closing_is_closed_2(github_summary):
     route, tracker = github_summary
     listed = summary("T2110Z")
@@ -135,6 +139,7 @@ def test_slack_going_all_clear_closes_its_incident(server, tmp_path):
     assert closed["inferred"] and closed["incident_id"] == str(active["active_incidents"][0]["id"])
 
 
+@pytest.mark.slow
 def test_the_azure_feed_emptying_closes_its_incident(server, tmp_path):
     route = server.route("/en-us/status/feed/")
     route.body, route.content_type = (FIXTURES / "azure-status-feed-2026-07-23.xml").read_bytes(), "application/rss+xml"
@@ -151,6 +156,7 @@ def test_the_azure_feed_emptying_closes_its_incident(server, tmp_path):
     assert closed["inferred"] and closed["incident_id"] == opened["incident_id"] and closed["status"] == "resolved"
 
 
+@pytest.mark.slow
 def test_aws_current_events_losing_an_event_closes_it(server, tmp_path):
     events = json.loads((FIXTURES / "aws-health-currentevents-2026-07-02.utf16be.json").read_bytes())
     route = server.route("/public/currentevents")
@@ -192,6 +198,7 @@ def _edit_first_body(payload: dict, old: str, new: str) -> tuple[str, str]:
     raise AssertionError(f"no body contains {old!r}")
 
 
+@pytest.mark.slow
 def test_an_edited_update_is_announced_once_as_an_edit(github_incidents):
     route, payload, tracker = github_incidents
     assert tracker.once()[0] == 0
@@ -214,6 +221,7 @@ def test_an_edited_update_is_announced_once_as_an_edit(github_incidents):
     assert "We are still investigating" in message
 
 
+@pytest.mark.slow
 def test_an_upgrade_that_cleans_text_differently_announces_no_edits(github_incidents):
     route, payload, tracker = github_incidents
     assert tracker.once()[0] == 0
@@ -233,6 +241,7 @@ def test_an_upgrade_that_cleans_text_differently_announces_no_edits(github_incid
 # -- a moved page --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_changed_url_is_a_new_first_contact(server, tmp_path):
     server.route("/gh/api/v2/incidents.json", data("github-incidents-2026-07-31.json"))
     server.route("/dbx/api/v2/incidents.json", data("dropbox-incidents-2024-01-03.json"))
@@ -253,6 +262,7 @@ def test_a_changed_url_is_a_new_first_contact(server, tmp_path):
 # -- filters -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kinds_min_impact_and_a_components_typo(server, tmp_path):
     cloudflare = data("cloudflare-summary-2025-11-18T1444Z.json")
     server.route("/cf/api/v2/summary.json", cloudflare)

@@ -37,6 +37,7 @@ def scrape(url: str) -> tuple[str, dict[tuple[str, tuple], float]]:
     return text, samples
 
 
+@pytest.mark.slow
 def test_scrape_a_daemon_with_a_healthy_and_a_failing_provider(server, tmp_path):
     server.route("/good/api/v2/incidents.json", load("openai-incidents-2025-11-15.json"))
     server.route("/bad/api/v2/incidents.json").fault = "500"

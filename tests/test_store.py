@@ -93,6 +93,7 @@ def _claim_in_process(path: str) -> list[tuple[str, str]]:
     return [(r["incident_id"], r["update_id"]) for r in store.events(claim.announce_ids)]
 
 
+@pytest.mark.slow
 def test_processes_racing_on_one_file_claim_each_update_exactly_once(tmp_path):
     path = tmp_path / "race.db"
     store = Store.open(path)
@@ -108,6 +109,7 @@ def test_processes_racing_on_one_file_claim_each_update_exactly_once(tmp_path):
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.slow
 def test_updates_recorded_but_never_emitted_are_emitted_after_a_crash(server, tmp_path):
     """A process that died between COMMIT and writing its records leaves outbox rows whose
     lease runs out; the next run emits them, once."""

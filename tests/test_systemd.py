@@ -95,6 +95,7 @@ def github_page(server, tmp_path):
 
 
 @pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+@pytest.mark.slow
 def test_notify_ready_status_watchdog_stopping(github_page, tmp_path, monkeypatch, abstract):
     payload, route, tracker = github_page
     if abstract:
@@ -140,6 +141,7 @@ def test_without_notify_socket_nothing_is_sent_and_it_runs(github_page):
     assert code == 0 and updates_of(records)
 
 
+@pytest.mark.slow
 def test_journal_target_sends_native_entries_with_tracker_fields(github_page, tmp_path, monkeypatch):
     payload, route, tracker = github_page
     listener = Listener(str(tmp_path / "journal.sock"))
@@ -206,6 +208,7 @@ def test_encode_uses_the_length_form_for_newlines():
     assert status("a\nSTOPPING=1\r\x1b[31mred") == "STATUS=a STOPPING=1 red"
 
 
+@pytest.mark.slow
 def test_priority_prefix_when_stdout_is_the_journal(github_page, tmp_path):
     payload, route, tracker = github_page
     out = tmp_path / "stdout"
@@ -224,6 +227,7 @@ def test_priority_prefix_when_stdout_is_the_journal(github_page, tmp_path):
     assert p.stdout.startswith("{")
 
 
+@pytest.mark.slow
 def test_sighup_reloads_providers_and_keeps_the_old_config_when_the_new_one_is_bad(server, tmp_path):
     payload = load("github-incidents-2026-07-31.json")
     a = server.route("/a/api/v2/incidents.json", cut(payload, T0))

@@ -1,0 +1,401 @@
+"""The poll loop's parts in-process: the dispatcher (bounded hand-off), the ledger (what a poll
+outcome means), the outbox (announce, recover) and the loop shell, on a real SQLite file in
+tmp_path, real payloads, a synchronous executor, a fake clock and structlog's capture_logs().
+No subprocess, no socket: these run in milliseconds; the subprocess tests elsewhere prove the
+same guarantees across processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from concurrent.futures import Future
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from tracker import times
+from tracker.config import Provider, Settings
+from tracker.dispatch import Dispatcher
+from tracker.errors import FetchError
+from tracker.fetch import Fetched, HTTPStatusError
+from tracker.ledger import QUIET_FAILURES, REPEAT_EVERY, Ledger
+from tracker.outbox import Outbox
+from tracker.poller import Poller
+from tracker.read import read
+from tracker.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GITHUB = Provider(id="github", name="GitHub", url="https://www.githubstatus.com", format="statuspage")
+ENDPOINT = "https://www.githubstatus.com/api/v2/incidents.json"
+
+
+class Clock:
+    """Wall time and monotonic time that move only when told."""
+
+    def __init__(self) -> None:
+        self.wall = datetime(2026, 8, 1, 12, 0, tzinfo=timezone.utc)
+        self.mono = 1000.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+class SyncExecutor:
+    """Runs each job at once on the calling thread; or holds them until release() (hold=True)."""
+
+    def __init__(self, hold: bool = False):
+        self.hold = hold
+        self.held: list[tuple[Future, tuple]] = []
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        if self.hold:
+            self.held.append((future, (fn, *args)))
+        else:
+            future.set_result(fn(*args))
+        return future
+
+    def release(self, n: int = 1) -> None:
+        for future, (fn, *args) in self.held[:n]:
+            future.set_result(fn(*args))
+        del self.held[:n]
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        for future, _ in self.held:
+            future.cancel()
+        self.held.clear()
+
+
+class PageFetcher:
+    """A Fetcher serving bytes from a dict (url -> body, or an exception), with ETags and 304s."""
+
+    def __init__(self, pages: dict):
+        self.pages = pages
+        self.requests: list[str] = []
+        self.timeout = 20.0
+
+    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Fetched:
+        self.requests.append(url)
+        page = self.pages.get(url, HTTPStatusError(404))
+        if isinstance(page, Exception):
+            raise page
+        tag = '"' + hashlib.sha1(page).hexdigest() + '"'
+        if etag == tag:
+            return Fetched(304, None, "", tag, None, url)
+        return Fetched(200, page, "application/json", tag, None, url)
+
+    def close(self) -> None:
+        pass
+
+
+def payload(name: str = "github-incidents-2026-07-31.json") -> dict:
+    return json.loads((FIXTURES / name).read_bytes())
+
+
+def body(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "t.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def parts(store, clock):
+    log = structlog.get_logger()
+    outbox = Outbox(store, log, clock=clock.now)
+    ledger = Ledger(store, log, outbox, clock=clock.now, monotonic=clock.monotonic)
+    ledger.load([GITHUB])
+    return ledger, outbox
+
+
+def poll(ledger: Ledger, fetcher: PageFetcher, provider: Provider = GITHUB):
+    state = ledger.state(provider.id)
+    return ledger.apply(read(provider, fetcher, state, ledger.now()))
+
+
+def events(logs, name="incident_update"):
+    return [e for e in logs if e["event"] == name]
+
+
+# -- the dispatcher -------------------------------------------------------------------------
+
+
+def test_the_hand_off_is_bounded_and_never_polls_one_provider_twice():
+    executor = SyncExecutor(hold=True)
+    mono = [0.0]
+    done: list[str] = []
+    dispatcher = Dispatcher(executor, lambda p: p.id, max_inflight=2, monotonic=lambda: mono[0])
+    providers = [Provider(id=f"p{n}", name=f"P{n}", url=f"https://p{n}.example") for n in range(5)]
+    for p in providers:
+        assert dispatcher.submit(p)
+    assert not dispatcher.submit(providers[0]) and not dispatcher.submit(providers[4])  # in flight / in line
+    assert sorted(dispatcher.inflight) == ["p0", "p1"] and [p.id for p in dispatcher.waiting] == ["p2", "p3", "p4"]
+    mono[0] = 100.0
+    assert sorted(dispatcher.stuck(50)) == ["p0", "p1"] and dispatcher.stuck(150) == []
+    executor.release(1)
+    assert dispatcher.drain(0, done.append) == 1 and done == ["p0"]
+    assert sorted(dispatcher.inflight) == ["p1", "p2"]  # the line moved up, still at most two
+    while dispatcher.pending:
+        executor.release(len(executor.held))
+        dispatcher.drain(0, done.append)
+    assert sorted(done) == [p.id for p in providers]
+
+
+def test_closing_the_dispatcher_cancels_what_has_not_started():
+    executor = SyncExecutor(hold=True)
+    dispatcher = Dispatcher(executor, lambda p: p.id, max_inflight=1)
+    for n in range(3):
+        dispatcher.submit(Provider(id=f"p{n}", name="P", url="https://p.example"))
+    dispatcher.close()
+    handled: list = []
+    dispatcher.drain(0, handled.append)
+    assert handled == [] and not dispatcher.waiting and not dispatcher.submit(Provider(id="x", name="X", url="https://x.example"))
+
+
+# -- the ledger -----------------------------------------------------------------------------
+
+
+def test_first_contact_announces_what_is_open_then_every_new_update(parts, store):
+    ledger, _ = parts
+    page = payload()
+    open_ids = {i["id"] for i in page["incidents"] if i["status"] not in ("resolved", "postmortem")}
+    newest = page["incidents"][0]
+    older = {**page, "incidents": page["incidents"][1:]}
+    fetcher = PageFetcher({ENDPOINT: body(older)})
+    with capture_logs() as logs:
+        assert poll(ledger, fetcher) == "ok"
+    [contact] = events(logs, "first_contact")
+    assert contact["updates"] == sum(len(i["incident_updates"]) for i in older["incidents"])
+    assert {e["incident_id"] for e in events(logs)} <= open_ids
+    fetcher.pages[ENDPOINT] = body(page)
+    with capture_logs() as logs:
+        assert poll(ledger, fetcher) == "ok"
+    assert [e["update_id"] for e in events(logs)] == [u["id"] for u in reversed(newest["incident_updates"])]
+    stamps = [e["created_at"] for e in events(logs)]
+    assert stamps == sorted(stamps) and not events(logs, "first_contact")
+    with sqlite3.connect(store.path) as c:
+        assert c.execute("SELECT count(*) FROM updates WHERE announce = 1 AND emitted_at IS NULL").fetchone() == (0,)
+
+
+def test_an_unchanged_page_is_batched_bookkeeping_not_a_commit_per_poll(parts, store, clock):
+    ledger, _ = parts
+    fetcher = PageFetcher({ENDPOINT: body(payload())})
+    poll(ledger, fetcher)
+    clock.advance(60)
+    with capture_logs() as logs:
+        assert poll(ledger, fetcher) == "not_modified"  # a 304
+    assert fetcher.requests.count(ENDPOINT) == 2 and ledger.quiet == {"github": ledger.now()}
+    with sqlite3.connect(store.path) as c:
+        before = c.execute("SELECT last_poll_at FROM providers").fetchone()[0]
+    assert before < ledger.now()  # not written yet
+    ledger.flush_quiet()
+    with sqlite3.connect(store.path) as c:
+        assert c.execute("SELECT last_poll_at, last_result FROM providers").fetchone() == (ledger.now(), "not_modified")
+    assert not events(logs)
+
+
+def test_failures_back_off_and_a_long_outage_does_not_flood_the_log(parts, store, clock):
+    ledger, _ = parts
+    fetcher = PageFetcher({ENDPOINT: HTTPStatusError(503)})
+    with capture_logs() as logs:
+        for _ in range(QUIET_FAILURES + 3):
+            assert poll(ledger, fetcher) == "error"
+            clock.advance(30)
+    failed = events(logs, "poll_failed")
+    assert [f["failures"] for f in failed] == list(range(1, QUIET_FAILURES + 1))  # then quiet
+    state = ledger.state("github")
+    assert state.failures == QUIET_FAILURES + 3 and ledger.backing_off("github") == state.next_poll_at
+    with sqlite3.connect(store.path) as c:
+        assert c.execute("SELECT failures, next_poll_at FROM providers").fetchone() == (state.failures, state.next_poll_at)
+    clock.advance(REPEAT_EVERY)
+    with capture_logs() as logs:
+        poll(ledger, fetcher)
+    [again] = events(logs, "poll_failed")
+    assert again["unlogged"] == 3
+    fetcher.pages[ENDPOINT] = body(payload())
+    with capture_logs() as logs:
+        assert poll(ledger, fetcher) == "ok"
+    [recovered] = events(logs, "provider_recovered")
+    assert recovered["failures"] == QUIET_FAILURES + 4 and ledger.backing_off("github") is None
+
+
+def test_a_database_that_refuses_writes_is_one_store_failed_a_minute(parts, store, clock, tmp_path):
+    ledger, _ = parts
+    ledger.store = Store.open_readonly(store.path)  # every write now fails, as on a read-only disk
+    fetcher = PageFetcher({ENDPOINT: body(payload())})
+    with capture_logs() as logs:
+        for _ in range(5):
+            assert poll(ledger, fetcher) == "unrecorded"
+            clock.advance(10)
+        clock.advance(60)
+        poll(ledger, fetcher)
+    failed = events(logs, "store_failed")
+    assert len(failed) == 2 and "readonly" in failed[0]["error"] and failed[1]["unlogged"] == 4
+    assert ledger.unrecorded == 6
+    ledger.store.close()
+
+
+# -- the outbox -----------------------------------------------------------------------------
+
+
+def test_the_outbox_takes_over_a_dead_process_and_leaves_a_live_one_alone(parts, store, clock):
+    ledger, outbox = parts
+    page = payload()
+    # Two processes claimed updates and never announced them: one dead (a pid that does not
+    # exist on this host), one alive (this test's own parent) with its lease still running.
+    dead = f"{os.uname().nodename}:999999:dead"
+    alive = f"{os.uname().nodename}:{os.getppid()}:alive"
+    from tracker.adapters.statuspage import parse
+    from tracker.policy import Policy
+
+    incidents = parse(page).incidents
+    future = times.iso(clock.now() + timedelta(minutes=10))
+    store.record("github", incidents[:1], now=ledger.now(), source="run", policy=Policy(mode="all"),
+                 lease=(dead, future))
+    store.record("github", incidents[1:2], now=ledger.now(), source="run", policy=Policy(mode="all"),
+                 lease=(alive, future))
+    with capture_logs() as logs:
+        ledger.recover()
+    announced = [e["incident_id"] for e in events(logs)]
+    assert set(announced) == {incidents[0].incident_id} and len(announced) == len(incidents[0].updates)
+    assert events(logs, "outbox_recovered")[0]["updates"] == len(incidents[0].updates)
+    clock.advance(11 * 60)  # the live one's lease ran out: its updates are taken over too
+    with capture_logs() as logs:
+        ledger.recover()
+    assert {e["incident_id"] for e in events(logs)} == {incidents[1].incident_id}
+    with capture_logs() as logs:
+        ledger.recover()
+    assert events(logs) == []
+
+
+# -- the loop shell -------------------------------------------------------------------------
+
+
+def test_run_once_is_the_same_loop_and_reports_what_it_did(store, clock):
+    settings = Settings(database=store.path, providers=(GITHUB,), workers=2)
+    pages = {ENDPOINT: body(payload())}
+    with capture_logs() as logs:
+        poller = Poller(settings, store, structlog.get_logger(), source="once", fetcher=PageFetcher(pages),
+                        executor=SyncExecutor(), clock=clock.now, monotonic=clock.monotonic)
+        assert poller.run(once=True) == 0
+    names = [e["event"] for e in logs]
+    assert names[0] == "tracker_started" and names[-1] == "run_complete"
+    [complete] = events(logs, "run_complete")
+    assert complete["polls"] == 1 and complete["failed"] == 0 and complete["announced"] == len(events(logs))
+
+
+def test_run_once_polls_a_provider_in_backoff_and_the_daemon_does_not(store, clock):
+    failing = {ENDPOINT: FetchError("connection refused by www.githubstatus.com:443")}
+    settings = Settings(database=store.path, providers=(GITHUB,), workers=2)
+
+    def make(pages):
+        return Poller(settings, store, structlog.get_logger(), fetcher=PageFetcher(pages), executor=SyncExecutor(),
+                      clock=clock.now, monotonic=clock.monotonic)
+
+    with capture_logs():
+        make(failing).run(once=True)
+    poller = make({ENDPOINT: body(payload())})
+    poller.ledger.load(poller.providers.values())
+    with capture_logs() as logs:
+        poller.submit(GITHUB)  # the daemon's scheduler job: backing off, so skipped
+    assert poller.dispatcher.pending is False and events(logs, "poll_skipped")[0]["reason"] == "backing off"
+    with capture_logs() as logs:
+        assert make({ENDPOINT: body(payload())}).run(once=True) == 0  # an explicit run polls anyway
+    assert events(logs, "provider_recovered")
+
+
+def test_the_state_a_worker_reads_is_a_copy(store, clock):
+    settings = Settings(database=store.path, providers=(GITHUB,), workers=2)
+    poller = Poller(settings, store, structlog.get_logger(), fetcher=PageFetcher({}), executor=SyncExecutor(),
+                    clock=clock.now, monotonic=clock.monotonic)
+    poller.ledger.load([GITHUB])
+    _, state, now = poller._context(GITHUB)
+    state.cache["x"] = None
+    state.failures = 99
+    kept = poller.ledger.state("github")
+    assert kept.failures == 0 and "x" not in kept.cache and now == times.iso(clock.now())
+
+
+# -- lifecycle and two views, in-process (the subprocess tests in test_lifecycle.py and
+# test_incidentio_views.py prove the same across processes) ---------------------------------
+
+
+def test_the_github_afternoon_closes_what_left_the_summary_once(store, clock):
+    provider = Provider(id="github", name="GitHub", url="https://www.githubstatus.com/api/v2/summary.json")
+    log = structlog.get_logger()
+    ledger = Ledger(store, log, Outbox(store, log, clock=clock.now), clock=clock.now, monotonic=clock.monotonic)
+    ledger.load([provider])
+    fetcher = PageFetcher({})
+    counts, closed = [], []
+    for moment in ("T1348Z", "T1503Z", "T2110Z", "T2142Z", "T2142Z"):
+        fetcher.pages[provider.url] = (FIXTURES / f"github-summary-2026-08-17{moment}.json").read_bytes()
+        clock.advance(60)
+        with capture_logs() as logs:
+            poll(ledger, fetcher, provider)
+        counts.append(len([e for e in events(logs) if not e.get("inferred")]))
+        closed += [e["update_id"] for e in events(logs) if e.get("inferred")]
+    assert counts == [6, 11, 18, 0, 0] and closed == ["closed"]
+
+
+def test_an_edit_is_told_once_with_the_text_it_replaced(parts, store):
+    ledger, _ = parts
+    page = payload()
+    fetcher = PageFetcher({ENDPOINT: body(page)})
+    poll(ledger, fetcher)
+    update = page["incidents"][3]["incident_updates"][0]
+    old = update["body"]
+    update["body"] = old + " Update: the fix is rolling out."
+    fetcher.pages[ENDPOINT] = body(page)
+    with capture_logs() as logs:
+        poll(ledger, fetcher)
+    [edit] = events(logs, "incident_update_edited")
+    assert edit["update_id"] == update["id"] and edit["message"].endswith("the fix is rolling out.")
+    assert edit["previous_message"] == old.strip() and ":edit:" in edit["event_id"]
+    page["page"]["updated_at"] = "2026-08-02T00:00:00Z"  # another body, the same texts
+    fetcher.pages[ENDPOINT] = body(page)
+    with capture_logs() as logs:
+        poll(ledger, fetcher)
+    assert events(logs, "incident_update_edited") == [] and events(logs) == []
+
+
+def test_incidentio_two_views_give_every_update_its_own_words_once(store, clock):
+    from openai_pages import copy_at, moments, summary_at, week
+
+    provider = Provider(id="openai", name="OpenAI", url="https://status.openai.com", format="incidentio")
+    log = structlog.get_logger()
+    ledger = Ledger(store, log, Outbox(store, log, clock=clock.now), clock=clock.now, monotonic=clock.monotonic)
+    ledger.load([provider])
+    raws = week("W32")
+    texts = {(r["id"], u["id"]): u["body"].strip() for r in raws for u in r["incident_updates"]}
+    fetcher = PageFetcher({})
+    seen = []
+    for t in moments(raws):
+        fetcher.pages["https://status.openai.com/proxy/status.openai.com"] = body(summary_at(raws, t))
+        fetcher.pages["https://status.openai.com/api/v2/incidents.json"] = body(copy_at(raws, t))
+        with capture_logs() as logs:
+            assert poll(ledger, fetcher, provider) == "ok"
+        assert not events(logs, "view_failed")
+        seen += events(logs)
+    assert sorted((e["incident_id"], e["update_id"]) for e in seen) == sorted(texts)
+    assert all(e["message"] == texts[(e["incident_id"], e["update_id"])] for e in seen)
