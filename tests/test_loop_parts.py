@@ -399,3 +399,23 @@ def test_incidentio_two_views_give_every_update_its_own_words_once(store, clock)
         seen += events(logs)
     assert sorted((e["incident_id"], e["update_id"]) for e in seen) == sorted(texts)
     assert all(e["message"] == texts[(e["incident_id"], e["update_id"])] for e in seen)
+
+
+def test_a_payload_of_another_platform_names_the_format_that_reads_it(parts):
+    ledger, _ = parts
+    slack = (FIXTURES / "slack-status-current-2026-09-01.json").read_bytes()
+    with capture_logs() as logs:
+        assert poll(ledger, PageFetcher({ENDPOINT: slack})) == "error"
+    [failed] = events(logs, "poll_failed")
+    assert failed["error"].endswith('(it reads as slack: set format = "slack")')
+    html = b"<html><head><title>Just a moment...</title></head><body>checking</body></html>"
+
+    class HTMLFetcher(PageFetcher):
+        def get(self, url, **kw):
+            got = super().get(url, **kw)
+            return Fetched(got.status, got.body, "text/html; charset=utf-8", got.etag, None, url)
+
+    with capture_logs() as logs:
+        poll(ledger, HTMLFetcher({ENDPOINT: html}))
+    [failed] = events(logs, "poll_failed")
+    assert 'text/html "Just a moment..."' in failed["error"]

@@ -143,8 +143,18 @@ def tag_view(parsed: ParseResult, name: str) -> ParseResult:
         replace(i, updates=tuple(replace(u, view=name) for u in i.updates)) for i in parsed.incidents])
 
 
+def _hint(payload: Any, fmt: str) -> str:
+    """For a payload the format cannot read: which other format would, if one does."""
+    if isinstance(payload, (bytes, str)):
+        return ""
+    for other in FORMATS:
+        if other != fmt and not FORMATS[other].views[0].raw and recognises(other, payload):
+            return f' (it reads as {other}: set format = "{other}")'
+    return ""
+
+
 def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known: Cached | None,
-              now: str, tag: bool = False) -> ViewRead:
+              now: str, tag: bool = False, fmt: str = "") -> ViewRead:
     """Fetch one view conditionally and parse it, unless its body is the one last recorded."""
     result = ViewRead(view.name, url, open_only=view.lists_only_open(url))
     known = known or Cached()
@@ -161,7 +171,11 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
             if (got.etag, got.last_modified) == (known.etag, known.last_modified):
                 result.cache = None  # nothing to write
             return result
-        result.parsed = view.parse(decode(view, got), base_url=provider.url, now=now)
+        payload = decode(view, got)
+        try:
+            result.parsed = view.parse(payload, base_url=provider.url, now=now)
+        except ParseError as e:
+            raise ParseError(f"{e}{_hint(payload, fmt)}") from None
         if result.parsed.open_only is not None:
             result.open_only = result.parsed.open_only  # the payload says what it lists
         if tag:
@@ -192,7 +206,7 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
         for view in spec.views:
             url = view.endpoint(provider.url)
             outcome.views.append(read_view(view, url, provider, fetcher, state.cache.get(url), now,
-                                           tag=len(spec.views) > 1))
+                                           tag=len(spec.views) > 1, fmt=fmt))
         failed = [v for v in outcome.views if v.error]
         if len(failed) == len(outcome.views):
             if len(failed) == 1:

@@ -10,6 +10,14 @@ strong ETag, answering 304 to a matching If-None-Match. Scenarios:
   304     `tracker run --once` again on the same database (every answer 304)
   daemon  fresh database, `tracker run` with interval 60: after its first (cold) cycle,
           CPU and RSS over the next --daemon-seconds (from /proc), then SIGTERM.
+  steady  the steady minute users pay for: `tracker run` with interval 60, CPU sampled from
+          /proc/<pid>/stat at --steady-from and --steady-to seconds after start (after the
+          first cycle; every answer then is a 304), divided by the polls the server answered
+          in between: the cost of one poll, all included (hand-off, request, bookkeeping, loop).
+  idle    `tracker run` with interval 3600: after the first cycle nothing is due; CPU over
+          --idle-seconds is what the loop costs doing nothing.
+--old-tree DIR runs another checkout (e.g. `git archive <commit> tracker migrations`, with
+migrations/ moved into tracker/) through PYTHONPATH, for a before/after table in one run.
 Not collected by pytest (its name does not start with test_).
 """
 
@@ -95,6 +103,45 @@ def server_stats(port: int, since: dict | None = None) -> dict:
 
 
 # -- running tracker ------------------------------------------------------------------------
+
+def steady(work: Path, port: int, n: int, start: float, end: float, interval: int = 60,
+           name: str = "steady", tracker: list[str] | None = None, env: dict | None = None) -> dict:
+    """CPU of a running daemon between `start` and `end` seconds after it started."""
+    tag = name.replace(" ", "-")
+    cfg, db, out = work / f"{tag}.toml", work / f"{tag}.db", work / f"{tag}.out"
+    write_config(cfg, port, n, interval=interval)
+    t0 = time.monotonic()
+    with open(out, "wb") as f:
+        proc = subprocess.Popen((tracker or TRACKER) + ["run", "--config", str(cfg), "--db", str(db),
+                                                        "--log-format", "json"], stdout=f, env=env)
+    try:
+        time.sleep(max(0.0, start - (time.monotonic() - t0)))
+        cpu0, rss0, _ = proc_sample(proc.pid)
+        s0, w0 = server_stats(port), time.monotonic()
+        time.sleep(max(0.0, end - (time.monotonic() - t0)))
+        cpu1, rss1, hwm = proc_sample(proc.pid)
+        window, wall = server_stats(port, s0), time.monotonic() - w0
+        proc.send_signal(signal.SIGTERM)
+        code, ru = wait_child(proc.pid, 60)
+        proc.returncode = code
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait(10)
+    cpu = cpu1 - cpu0
+    polls = window["requests"]
+    per_poll = f"{cpu / polls * 1000:.2f} ms/poll" if polls else "no polls"
+    print(f"{name}: {n} providers, window {start:g}-{end:g} s: CPU {cpu:.2f} s = {cpu / wall * 100:.2f} % of a "
+          f"core, {polls} polls ({window['304']} answered 304), {per_poll}; VmRSS {rss1:.0f} MB")
+    return {"scenario": f"{name} ({per_poll}, {cpu / wall * 100:.2f} % of a core)", "n": n, "wall": wall,
+            "cpu": cpu, "rss": rss1, "counts": f"{polls} polls in the window", "exit": code,
+            "lines": len(records(out)), "server": window}
+
+
+def old_tree(path: str) -> tuple[list[str], dict]:
+    """Command and environment that run the checkout at `path` instead of the installed tracker."""
+    return [sys.executable, "-m", "tracker"], {**os.environ, "PYTHONPATH": path}
+
 
 def write_config(path: Path, port: int, n: int, interval: int = 60) -> None:
     lines = [f"interval = {interval}", "workers = 8", ""]
@@ -226,6 +273,11 @@ def main() -> int:
     ap.add_argument("--daemon-providers", type=int, default=1000)
     ap.add_argument("--daemon-seconds", type=float, default=60.0)
     ap.add_argument("--skip-daemon", action="store_true")
+    ap.add_argument("--steady", action="store_true", help="measure the steady window and idle (see above)")
+    ap.add_argument("--steady-from", type=float, default=80.0)
+    ap.add_argument("--steady-to", type=float, default=200.0)
+    ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument("--old-tree", help="also measure steady/idle for this checkout (PYTHONPATH)")
     ap.add_argument("--profile", action="store_true", help="also run cold 1000 under cProfile")
     ap.add_argument("--timeout", type=float, default=900.0, help="limit for each tracker run")
     args = ap.parse_args()
@@ -249,6 +301,17 @@ def main() -> int:
                 results.append(run_once("304", work, cfg, db, port, n, args.timeout))
             if not args.skip_daemon:
                 results.append(daemon(work, port, args.daemon_providers, args.daemon_seconds))
+            if args.steady:
+                trees = [("", TRACKER, None)]
+                if args.old_tree:
+                    trees.append((" (old tree)", *old_tree(args.old_tree)))
+                for label, command, env in trees:
+                    results.append(steady(work, port, args.daemon_providers, args.steady_from, args.steady_to,
+                                          name="steady" + label, tracker=command, env=env))
+                    idle_from = args.steady_from  # the first cycle is over by then
+                    results.append(steady(work, port, args.daemon_providers, idle_from,
+                                          idle_from + args.idle_seconds, interval=3600, name="idle" + label,
+                                          tracker=command, env=env))
             if args.profile:
                 profile(work, port, 1000, args.timeout)
     finally:
