@@ -303,7 +303,7 @@ def email(record: dict[str, Any], dest: Destination) -> EmailMessage:
     if record.get("url"):
         lines.append(_one_line(record["url"], 2000))
     lines.append(f"Published {_when(created)} · {_one_line(record.get('event_id'), 300)}")
-    msg.set_content("\n".join(lines) + "\n")
+    msg.set_content("\n".join(lines) + "\n", cte="quoted-printable")  # readable as it travels
     return msg
 
 

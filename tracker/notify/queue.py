@@ -120,14 +120,16 @@ class Queue:
                 (dest, self.owner, now),
             ).fetchall()
             busy = {pid for pid, owner in holders if not _owner_is_dead(owner)}
-            heads = c.execute(
-                "SELECT d.provider_id, d.next_attempt_at FROM deliveries d "
-                "WHERE d.destination = ?1 AND d.delivered_at IS NULL AND d.dropped_at IS NULL "
-                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.destination = ?1 AND e.provider_id = d.provider_id "
-                "AND e.delivered_at IS NULL AND e.dropped_at IS NULL "
-                "AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id)))",
-                (dest,),
-            ).fetchall()
+            # The head of each lane: one index seek per provider (the partial index is
+            # ordered by destination, provider, created_at, id).
+            heads = []
+            for (provider_id,) in c.execute(
+                f"SELECT DISTINCT provider_id FROM deliveries WHERE destination = ? AND {PENDING}", (dest,)
+            ).fetchall():
+                head = c.execute(
+                    f"SELECT next_attempt_at FROM deliveries WHERE destination = ? AND provider_id = ? AND {PENDING} "
+                    "ORDER BY created_at, id LIMIT 1", (dest, provider_id)).fetchone()
+                heads.append((provider_id, head[0]))
             for provider_id, next_attempt_at in heads:
                 if provider_id in busy:
                     continue

@@ -42,7 +42,7 @@ QUIET_FAILURES = 3  # after this many failures in a row, notify_failed repeats a
 REPEAT_EVERY = 600.0  # …once per this many seconds per destination
 STORE_ERRORS_EVERY = 60.0
 DRAIN_SECONDS = 30.0  # how long `run --once` and `backfill` give deliveries before exiting
-DRAIN_RETRY_WITHIN = 5.0  # while draining, a retry due within this many seconds is waited for
+DRAIN_RETRY_WITHIN = 1.0  # while draining, a retry due within this many seconds is waited for
 STOP_GRACE = 5.0  # seconds a worker gets to finish the message it is sending
 
 
@@ -67,6 +67,10 @@ class RateLimit:
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.monotonic() + seconds)
+
+    def paused(self) -> float:
+        """Seconds left of a pause the destination asked for (0: none)."""
+        return max(0.0, self.paused_until - self.monotonic())
 
     def delay(self) -> float:
         """Seconds to wait before the next message may go."""
@@ -142,8 +146,8 @@ class Worker(threading.Thread):
         """Lease and send one batch. True when there may be more right away; else the seconds
         to sleep (or be woken) before looking again: nothing is due now."""
         dest = self.dest
-        pause = self.limit.delay()
-        if pause > 0:  # the destination asked for a rest (429, rate limit headers)
+        pause = self.limit.paused()
+        if pause > 0:  # the destination asked for a rest (429, rate limit headers): lease nothing
             if self.d.draining and pause > DRAIN_RETRY_WITHIN:
                 return IDLE_POLL  # left for the next process
             self.stop_event.wait(pause)
