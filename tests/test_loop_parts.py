@@ -419,3 +419,25 @@ def test_a_payload_of_another_platform_names_the_format_that_reads_it(parts):
         poll(ledger, HTMLFetcher({ENDPOINT: html}))
     [failed] = events(logs, "poll_failed")
     assert 'text/html "Just a moment..."' in failed["error"]
+
+
+def test_the_timetable_runs_what_is_due_and_skips_what_was_cancelled():
+    from tracker.timetable import Timetable
+
+    table = Timetable()
+    ran: list[str] = []
+    jobs = {name: table.track(table.every(60).seconds.do(ran.append, name)) for name in "abcd"}
+    assert ran == [] and 59 < table.idle_seconds <= 60
+    past = datetime.now() - timedelta(seconds=1)
+    for name in "bd":
+        jobs[name].next_run = past
+    table.track(jobs["b"]), table.track(jobs["d"])  # (re)pushed at their new time, as the loop does
+    table.cancel_job(jobs["d"])
+    table.run_pending()
+    assert ran == ["b"] and jobs["b"].next_run > datetime.now()  # run once, then 60 s on
+    table.run_pending()
+    assert ran == ["b"]
+    table.run_all()
+    assert sorted(ran) == ["a", "b", "b", "c"] and 59 < table.idle_seconds <= 60
+    table.clear()
+    assert table.idle_seconds is None

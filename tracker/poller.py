@@ -33,6 +33,7 @@ from .notify.worker import Deliverer
 from .outbox import Outbox
 from .read import Outcome, read
 from .store import Store
+from .timetable import Timetable
 
 RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left unemitted
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
@@ -66,7 +67,7 @@ class Poller:
         self.monotonic = monotonic
         self.fetcher = fetcher or Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
         self.executor = executor or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="poll")
-        self.scheduler = scheduler or schedule.Scheduler()
+        self.scheduler = scheduler or Timetable()
         # Notifications: delivery threads with connections of their own, so a slow
         # destination never holds up this loop; the outbox queues with its mark.
         self.deliverer = Deliverer(store.path, settings.notify, log)
@@ -239,6 +240,8 @@ class Poller:
         if hi > lo:
             job = job.to(hi)
         self.jobs[p.id] = job.seconds.do(self.submit, p)
+        if isinstance(self.scheduler, Timetable):
+            self.scheduler.track(self.jobs[p.id])
 
     # -- reload ------------------------------------------------------------------------
 
