@@ -33,6 +33,7 @@ from conftest import Tracker, parse_lines, tracker_command, updates_of
 from notifyserver import Receiver, SmtpReceiver, event_id_of, free_port
 from pages import all_updates, cut, load, serve_statuspage
 
+FIXTURES = Path(__file__).parent / "fixtures"
 GITHUB = "github-incidents-2026-07-31.json"
 CLOUDFLARE = "cloudflare-summary-2025-11-18T1444Z.json"
 T0 = "2026-07-25T09:45:00.000Z"  # one incident open (1 update)
@@ -219,6 +220,43 @@ def test_slack_is_paced_at_one_message_a_second_by_default(server, tmp_path, mon
         assert times[2] - times[1] >= 0.95  # Slack: one message per second per webhook
 
 
+def test_edits_and_inferred_closings_are_delivered_as_such(server, tmp_path):
+    summary = server.route("/gh/api/v2/summary.json",
+                           json.loads((FIXTURES / "github-summary-2026-08-17T2110Z.json").read_bytes()))
+    payload = load(GITHUB)
+    incidents = server.route("/ghi/api/v2/incidents.json", payload)
+    with Receiver() as rcv:
+        config = write_config(tmp_path / "tracker.toml", [
+            {"name": "GitHub", "id": "gh", "url": f"{server.base}/gh/api/v2/summary.json"},
+            {"name": "GitHub", "id": "ghi", "url": f"{server.base}/ghi"},
+        ], [
+            {"name": "hook", "type": "webhook", "url": f"{rcv.base}/hook"},
+            {"name": "chat", "type": "slack", "url": f"{rcv.base}/chat", "rate": FAST},
+        ])
+        tracker = Tracker(config, tmp_path / "tracker.db")
+        code, records, err = tracker.once()
+        assert code == 0, err
+        # The incident leaves the summary (closed by inference); an update's text changes.
+        summary.set_json(json.loads((FIXTURES / "github-summary-2026-08-17T2142Z.json").read_bytes()))
+        edited = json.loads(json.dumps(payload))
+        body = next(u for i in edited["incidents"] for u in i["incident_updates"] if "We are investigating" in u["body"])
+        body["body"] = body["body"].replace("We are investigating", "We are still investigating")
+        incidents.set_json(edited)
+        code, records, err = tracker.once()
+        assert code == 0, err
+    [closing] = [r for r in records if r["event"] == "incident_update" and r.get("inferred")]
+    [edit] = [r for r in records if r["event"] == "incident_update_edited"]
+    hooks = {r.json["event_id"]: r.json for r in rcv.on("/hook")}
+    assert hooks[closing["event_id"]]["inferred"] is True and hooks[closing["event_id"]]["update_id"] == "closed"
+    sent = hooks[edit["event_id"]]
+    assert sent["event"] == "incident_update_edited" and ":edit:" in sent["event_id"]
+    assert sent["previous_message"] == edit["previous_message"] and sent["message"] == edit["message"]
+    chat = {event_id_of("/chat", r): json.dumps(r.json, ensure_ascii=False) for r in rcv.on("/chat")}
+    assert "✅" in chat[closing["event_id"]] and "Closed by tracker" in chat[closing["event_id"]]
+    assert "✏️ Edited" in chat[edit["event_id"]] and "Before: " in chat[edit["event_id"]]
+    assert len(rcv.on("/hook")) == len(hooks) == len(rcv.on("/chat"))  # once each
+
+
 # -- a destination that is down ------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -239,6 +277,11 @@ def test_a_destination_down_delays_nothing_and_gets_every_update_once_in_order_w
             wait_for(lambda: any("connection refused" in (r["last_error"] or "")
                                  for r in deliveries(tracker.db) if r["destination"] == "down"), 10,
                      what="a refused delivery")
+            listing = subprocess.run([*tracker_command(), "notify", "list", "--json", "--config", str(config),
+                                      "--db", str(tracker.db)], capture_output=True, text=True, timeout=30)
+            shown = {d["name"]: d for d in json.loads(listing.stdout)}
+            assert shown["down"]["waiting"] == 1 and shown["down"]["failing"]["last_error"] == "connection refused"
+            assert shown["up"]["waiting"] == 0 and shown["up"]["delivered"] == 1 and shown["up"]["failing"] is None
             # It comes back, badly at first: a 500, a 429 with Retry-After, a hang past the
             # timeout. Meanwhile the page moves on: polling and the log carry on, and so does
             # the destination that is up.
@@ -274,6 +317,35 @@ def test_a_destination_down_delays_nothing_and_gets_every_update_once_in_order_w
         # The 429's Retry-After (1 s) was honoured before the next attempt.
         after_429 = [at for _, f, at in down.failed if f == "hang"][0] - [at for _, f, at in down.failed if f == "429"][0]
         assert after_429 >= 0.95
+
+
+@pytest.mark.slow
+def test_past_the_retention_deliveries_are_dropped_and_said_so(server, tmp_path):
+    payload = load(GITHUB)
+    server.route("/github/api/v2/incidents.json", cut(payload, T1))
+    port = free_port()  # refuses connections
+    config = write_config(tmp_path / "tracker.toml", [{"name": "GitHub", "url": f"{server.base}/github"}], [
+        {"name": "gone", "type": "webhook", "url": f"http://127.0.0.1:{port}/hook", "retention": 1}])
+    tracker = Tracker(config, tmp_path / "tracker.db")
+    code, records, err = tracker.once()  # tries, fails, leaves them queued
+    assert code == 0, err
+    time.sleep(1.1)
+    code, more, err = tracker.once()  # the retention has passed: dropped
+    assert code == 0, err
+    announced = ids(records)
+    dropped = [r for r in records + more if r["event"] == "notify_dropped"]
+    assert len(announced) == 2 and sorted(r["event_id"] for r in dropped) == sorted(announced)
+    assert all(r["level"] == "error" and r["destination"] == "gone" for r in dropped)
+    # The head of the lane was tried (and refused); the one behind it waited its turn.
+    assert [r["error"] for r in dropped] == ["connection refused", None]
+    assert all(r["dropped_at"] and not r["delivered_at"] for r in deliveries(tracker.db))
+    listing = subprocess.run([*tracker_command(), "notify", "list", "--json", "--config", str(config), "--db",
+                              str(tracker.db)], capture_output=True, text=True, timeout=30)
+    [gone] = json.loads(listing.stdout)
+    assert (gone["waiting"], gone["delivered"], gone["dropped"]) == (0, 0, 2)
+    with Receiver(port) as rcv:  # back: what was dropped stays dropped
+        assert tracker.once()[0] == 0
+        assert rcv.got == []
 
 
 # -- crashes -------------------------------------------------------------------------------------
