@@ -12,12 +12,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
-
-from ..errors import ConfigError
 
 TYPES = ("webhook", "slack", "discord", "teams", "email")
 KINDS = ("incident", "maintenance")

@@ -150,7 +150,6 @@ def slack(record: dict[str, Any]) -> dict[str, Any]:
     components = ", ".join(_one_line(c, 100) for c in record.get("components") or []) or "—"
     status = _one_line(record.get("status"), 60)
     impact = _one_line(record.get("impact"), 40)
-    kind = "Maintenance" if record.get("kind") == "maintenance" else "Incident"
     header = _cut(f"{emoji(record)} {provider} · {status}", SLACK_HEADER)
     linked = _slack_link(record.get("url"), f"*{slack_escape(title)}*")
     lines = notes(record)
