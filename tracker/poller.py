@@ -23,7 +23,7 @@ from typing import Any
 
 import schedule
 
-from . import __version__, metrics, systemd
+from . import __version__, memory, metrics, systemd
 from .config import Provider, Settings
 from .dispatch import Dispatcher
 from .errors import StoreError, TrackerError
@@ -39,6 +39,7 @@ RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left un
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
 TICK = (0.25, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
 FLUSH_EVERY = 5.0  # seconds between writes of "polled, nothing new" bookkeeping
+TRIM_AFTER = 200  # polls handled before free memory is handed back (at a quiet moment)
 
 
 def _jittered(job_interval: float) -> tuple[float, float]:
@@ -66,7 +67,10 @@ class Poller:
         self.log = log
         self.monotonic = monotonic
         self.fetcher = fetcher or Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
+        if executor is None:
+            memory.tune()  # before the worker threads exist (see tracker/memory.py)
         self.executor = executor or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="poll")
+        self.handled_since_trim = 0
         self.scheduler = scheduler or Timetable()
         # Notifications: delivery threads with connections of their own, so a slow
         # destination never holds up this loop; the outbox queues with its mark.
@@ -150,6 +154,10 @@ class Poller:
             if now >= next_flush:
                 self.ledger.flush_quiet()
                 next_flush = now + FLUSH_EVERY
+                if self.handled_since_trim >= TRIM_AFTER and not self.dispatcher.pending:
+                    # A busy stretch (the first cycle above all) is over: hand its memory back.
+                    memory.trim()
+                    self.handled_since_trim = 0
             if now >= next_recover:
                 self.ledger.recover()
                 next_recover = now + RECOVER_EVERY
@@ -231,6 +239,7 @@ class Poller:
         self.dispatcher.submit(provider)
 
     def _handle(self, outcome: Outcome) -> None:
+        self.handled_since_trim += 1
         result = self.ledger.apply(outcome)
         self.log.debug("poll", provider_id=outcome.provider.id, result=result, ms=outcome.ms)
 
