@@ -1,4 +1,4 @@
-"""Configuration: resolution order (SPEC §2) and one-line errors with exit code 78.
+"""Configuration: resolution order (docs/contract.md §2) and one-line errors with exit code 78.
 
 Every test runs with the TRACKER_* variables removed, HOME / XDG_STATE_HOME inside tmp_path and
 tmp_path as the working directory, so nothing is read from or written to the real environment.
@@ -392,7 +392,7 @@ def test_load_without_file_is_the_builtin_default(tmp_path):
     [provider] = settings.providers
     assert (provider.id, provider.name, provider.url) == ("openai", "OpenAI", "https://status.openai.com")
     assert provider.interval == 60
-    assert provider.format == "incidentio"  # read natively: the real update text (SPEC §1)
+    assert provider.format == "incidentio"  # read natively: the real update text (docs/contract.md §1)
     assert read.endpoints(provider, read.configured_format(provider)) == [
         "https://status.openai.com/proxy/status.openai.com",  # the native summary
         "https://status.openai.com/api/v2/incidents.json",  # the compatible copy, same ids

@@ -76,7 +76,7 @@ def test_redirects_are_followed_with_the_conditional_headers(requests_mock):
     assert [r.headers.get("If-None-Match") for r in requests_mock.request_history] == ['"1"', '"1"']
 
 
-# -- redirects to loopback, private and link-local addresses (SPEC §4) ------------------------
+# -- redirects to loopback, private and link-local addresses (docs/contract.md §4) ------------------------
 
 def fake_dns(monkeypatch, names: dict[str, str]) -> list[str]:
     """socket.getaddrinfo answering `names` (name -> address) and refusing every other name

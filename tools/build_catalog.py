@@ -47,9 +47,15 @@ DEFAULT_OUT = ROOT / "tracker" / "catalog.csv"
 
 COLUMNS = ("id", "name", "url", "format", "source")
 BASE_URL_PLATFORMS = ("statuspage", "incidentio", "instatus", "betterstack")
-# Preference when several rows compete for one id: native JSON formats before feeds.
+# Preference when several rows compete for one id: native JSON formats before feeds. Every
+# format of the adapter registry (the one list of formats) must have its place here.
 FORMAT_RANK = {f: i for i, f in enumerate(
     ("statuspage", "incidentio", "statusio", "instatus", "betterstack", "gcp", "aws", "slack", "feed"))}
+sys.path.insert(0, str(ROOT))
+from tracker.adapters import FORMATS as REGISTRY  # noqa: E402
+
+if set(FORMAT_RANK) != set(REGISTRY):
+    raise SystemExit(f"build_catalog.py: FORMAT_RANK {sorted(FORMAT_RANK)} != the adapter registry {sorted(REGISTRY)}")
 
 # The vendors' own endpoints (tests/fixtures/SOURCES.md; adapters gcp.py, aws.py, slack.py).
 VENDOR_URLS = {

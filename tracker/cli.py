@@ -84,7 +84,7 @@ _ENV = {"log_format": "TRACKER_LOG_FORMAT", "log_level": "TRACKER_LOG_LEVEL", "l
 
 def _bad(ctx: click.Context, name: str, problem: str) -> click.ClickException:
     """A bad option is a usage error (2), a bad TRACKER_* variable a configuration error
-    (78), as SPEC §6 asks."""
+    (78), as docs/contract.md §6 asks."""
     if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT:
         return ExitError(f"{_ENV[name]}: {problem}", ConfigError.exit_code)
     return click.BadParameter(problem, ctx=ctx, param_hint="--" + name.replace("_", "-"))

@@ -1,6 +1,6 @@
 """Load and validate configuration into frozen dataclasses.
 
-Resolution order for every setting (SPEC §2): command-line option > TRACKER_* environment
+Resolution order for every setting (docs/contract.md §2): command-line option > TRACKER_* environment
 variable > config file > built-in default. Every problem is a ConfigError whose text is one
 line naming the file (or variable), the key and the value.
 """
@@ -195,7 +195,7 @@ def from_catalog(entry_id: str, interval: float = DEFAULT_INTERVAL) -> Provider 
 
 
 def select(settings: Settings, ids: tuple[str, ...]) -> Settings:
-    """Only the providers named: configured ones by id, others from the catalog (SPEC §5:
+    """Only the providers named: configured ones by id, others from the catalog (docs/contract.md §5:
     `tracker run --provider github --provider stripe` needs no config file). Raises
     KeyError naming the ids that are neither."""
     if not ids:

@@ -1,4 +1,4 @@
-"""Turn recorded updates into `incident_update` records (SPEC §3), after their commit."""
+"""Turn recorded updates into `incident_update` records (docs/contract.md §3), after their commit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 def event_fields(row: sqlite3.Row | dict[str, Any], *, backfill: bool = False) -> dict[str, Any]:
-    """The fields of one `incident_update` record, in the order of SPEC §3's table."""
+    """The fields of one `incident_update` record, in the order of docs/contract.md §3's table."""
     components = json.loads(row["components"] or "[]") or json.loads(row["incident_components"] or "[]")
     fields: dict[str, Any] = {
         "event_id": f"{row['provider_id']}:{row['incident_id']}:{row['update_id']}",

@@ -7,7 +7,7 @@ size cap counts decoded bytes, so a gzip bomb stops at the cap.
 Redirects are followed here, not by requests, so that each target is looked at before it is
 requested: only http(s), at most MAX_REDIRECTS, and never to a loopback, private or
 link-local address (cloud metadata at 169.254.169.254 included) unless the URL asked for is
-itself on such an address (SPEC §4 "Failures are isolated").
+itself on such an address (docs/contract.md §4 "Failures are isolated").
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 # Statuses after which an incident (or maintenance) is over. First contact announces only
-# incidents that are not in one of these (SPEC §4).
+# incidents that are not in one of these (docs/contract.md §4).
 CLOSED_STATUSES = frozenset({"resolved", "completed", "postmortem"})
 
 
