@@ -93,13 +93,9 @@ def test_read_commands_do_not_create_a_database(tmp_path):
 
 def _commands(group=cli, path=()):
     """(path, command) for the group and every command under it, found at run time."""
-    yield path, group
-    if isinstance(group, click.Group):
-        ctx = click.Context(group, info_name="tracker")
-        for name in group.list_commands(ctx):
-            sub = group.get_command(ctx, name)
-            if sub is not None and not sub.hidden:
-                yield from _commands(sub, (*path, name))
+    from test_docs import commands
+
+    return commands(group, path)
 
 
 HELP_PAGES = list(_commands())

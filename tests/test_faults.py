@@ -19,7 +19,7 @@ REASONS = {
     "trickle": r"no complete answer within 2 s",
     "endless": r"body larger than 2097152 bytes",
     "gzipbomb": r"body larger than 2097152 bytes",
-    "html": r"expected JSON, got text/html \(HTTP 200\)",
+    "html": r"expected JSON, got text/html \"We.ll be back soon\" \(HTTP 200\)",
     "truncated": r"expected JSON, got application/json \(HTTP 200\)",
     "wrongshape": r"not a Statuspage incidents payload",
     "redirectloop": r"more than 5 redirects",

@@ -108,6 +108,15 @@ def body(obj) -> bytes:
     return json.dumps(obj).encode()
 
 
+@pytest.fixture(autouse=True)
+def every_level_logged():
+    """structlog as it is before configure(): a test that ran `tracker` in this process may have
+    left an info-level filter behind, and these tests read debug records too."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

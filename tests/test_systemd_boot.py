@@ -172,7 +172,8 @@ def _runtime_distributions() -> list[str]:
     """tracker's install_requires (setup.cfg) and theirs, transitively, as installed here."""
     text = (ROOT / "setup.cfg").read_text()
     block = re.search(r"install_requires\s*=\s*\n((?:[ \t]+\S.*\n)+)", text)
-    todo = [re.split(r"[<>=!~; \[]", line.strip())[0] for line in block.group(1).splitlines() if line.strip()]
+    todo = [re.split(r"[<>=!~; \[]", line.strip())[0] for line in block.group(1).splitlines()
+            if line.strip() and not line.strip().startswith("#")]
     seen: list[str] = []
     while todo:
         name = todo.pop()

@@ -74,7 +74,11 @@ def decode(view: View, got: Fetched) -> Any:
 
 
 def _describe(got: Fetched) -> str:
-    """The content type and the page's <title> or first words, with the HTTP status."""
+    """The content type and, for a page that is not JSON, its <title> or first words; with the
+    HTTP status. (Broken JSON is named by the decoder's own message after this.)"""
+    ctype = got.content_type.split(";")[0].strip().lower()
+    if ctype.endswith("json"):
+        return f"{ctype} (HTTP {got.status})"
     return f"{describe_body(got.body or b'', got.content_type)} (HTTP {got.status})"
 
 
