@@ -243,7 +243,18 @@ def html_to_text(value: str, *, markup: bool | None = None) -> str:
         value = _reduce(value).replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
         value = "\n".join(" ".join(line.split()) for line in value.split("\n"))
     else:
-        value = value.replace("\xa0", " ")
+        if "\xa0" in value:
+            value = value.replace("\xa0", " ")
+        plain = value
+        if "\r" in plain and plain.count("\r") == plain.count("\r\n"):
+            plain = plain.replace("\r\n", "\n")  # CRLF line ends only: what clean() makes of them
+        if "\n\n\n" not in plain and all(line.isprintable() and not line.endswith((" ", "\t"))
+                                            for line in plain.split("\n")):
+            # Most plain text: nothing below would change it. (isprintable() is False for every
+            # control, escape, zero-width and bidi character _UNSAFE names, and a few more that
+            # then take the long way.)
+            return plain.strip()
+        value = plain
     if _UNSAFE.search(value):
         value = clean(value, multiline=True)
     else:  # what clean() leaves of text without a control character, at a fraction of its cost

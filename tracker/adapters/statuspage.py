@@ -36,7 +36,7 @@ _HTML = re.compile(
 
 
 def _is_html(body: str) -> bool:
-    return _HTML.search(body) is not None
+    return ("<" in body or "&" in body) and _HTML.search(body) is not None
 
 
 def _names(items: Any) -> tuple[str, ...]:
