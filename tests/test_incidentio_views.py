@@ -6,7 +6,6 @@ captures (tests/openai_pages.py says how)."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import sqlite3
 import subprocess

@@ -16,7 +16,7 @@ a `get(url) -> payload` function to call instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -197,9 +197,8 @@ class Format:
     # Seconds an incident must be missing from the open-only views before it is closed by
     # inference (incident.io: its compatible copy normally brings the real resolution first).
     close_grace: float = 0.0
-    # A format whose first view is the one `format = "auto"` probes for (by URL)
+    # The URL `format = "auto"` asks to recognise this format (its first view parses the answer)
     probe: Callable[[str], str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lists_history(self) -> bool:
