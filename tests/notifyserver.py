@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from statusserver import SendMixin
+
 HANG = 4.0  # seconds a "hang" keeps the request unanswered
 ANSWERS = {"slack": (200, b"ok", "text/plain"), "discord": (204, b"", "text/plain"),
            "teams": (202, b"", "text/plain")}
@@ -76,7 +78,7 @@ class Receiver:
     def start(self) -> "Receiver":
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(SendMixin, BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
@@ -110,14 +112,6 @@ class Receiver:
                 status, answer, ctype = ANSWERS.get(self.path.strip("/").split("/")[0], (200, b"{}", "application/json"))
                 self._send(status, answer, ctype)
 
-            def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
 
         self.httpd = _Quiet(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -61,6 +61,20 @@ class Route:
         self.content_type = "application/json"
 
 
+class SendMixin:
+    """`_send(status, body, content type, headers)` for a BaseHTTPRequestHandler (shared by the
+    test servers)."""
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up (deadline, size cap, shutdown) is what the faults are for.
@@ -77,7 +91,7 @@ class StatusServer:
     def __post_init__(self) -> None:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(SendMixin, BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stalls on keep-alive
 
@@ -169,14 +183,6 @@ class StatusServer:
                 else:
                     raise ValueError(f"unknown fault {fault!r}")
 
-            def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
