@@ -12,23 +12,13 @@ Sends READY=1 to $NOTIFY_SOCKET once bound.
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import sys
 
+from pageserver import notify  # installed beside this script (the same sd_notify datagram)
+
 TYPES = {1: "A", 28: "AAAA", 5: "CNAME", 15: "MX", 16: "TXT", 33: "SRV", 65: "HTTPS"}
-
-
-def notify(state: str) -> None:
-    address = os.environ.get("NOTIFY_SOCKET", "")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-        s.connect(address)
-        s.sendall(state.encode())
 
 
 def answer(query: bytes, names: dict[str, str]) -> tuple[bytes, str]:
