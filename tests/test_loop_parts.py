@@ -450,3 +450,26 @@ def test_the_timetable_runs_what_is_due_and_skips_what_was_cancelled():
     assert sorted(ran) == ["a", "b", "b", "c"] and 59 < table.idle_seconds <= 60
     table.clear()
     assert table.idle_seconds is None
+
+
+def test_a_new_url_is_probed_again(store, clock):
+    """`format = "auto"` remembers what the probe found for a URL; another URL is asked again."""
+    log = structlog.get_logger()
+    ledger = Ledger(store, log, Outbox(store, log, clock=clock.now), clock=clock.now, monotonic=clock.monotonic)
+    summary = (FIXTURES / "openai-incidentio-proxy-2026-10-06.json").read_bytes()
+    fetcher = PageFetcher({
+        "https://a.example/proxy/a.example": summary,
+        "https://a.example/api/v2/incidents.json": body({"page": {}, "incidents": []}),
+        "https://b.example/api/v2/incidents.json": body(payload()),
+    })
+    first = Provider(id="p", name="P", url="https://a.example")
+    ledger.load([first])
+    with capture_logs() as logs:
+        poll(ledger, fetcher, first)
+    assert [e["format"] for e in events(logs, "format_detected")] == ["incidentio"]
+    moved = Provider(id="p", name="P", url="https://b.example")
+    ledger.load([moved])  # as a restart or SIGHUP does with the new config
+    with capture_logs() as logs:
+        assert poll(ledger, fetcher, moved) == "ok"
+    assert [e["format"] for e in events(logs, "format_detected")] == ["statuspage"]
+    assert events(logs, "url_changed") and events(logs, "first_contact")

@@ -34,7 +34,8 @@ def known_format(provider: Provider, state: PollState | None) -> str:
     """The format, from configuration or from what an earlier probe found ("auto" if neither)."""
     fmt = configured_format(provider)
     if fmt == "auto" and state is not None:
-        fmt = state.polled_format or state.detected_format or "auto"
+        # What the probe found for this URL (a new URL clears it: sync_providers)
+        fmt = state.detected_format or "auto"
     return fmt
 
 
