@@ -10,7 +10,6 @@ fetch and parse; the main thread records.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -30,7 +29,7 @@ from .models import Incident, ParseResult, PollState
 from .notify.worker import DRAIN_SECONDS, Deliverer
 from .outbox import Outbox
 from .policy import Policy
-from .read import decode, known_format, probe
+from .read import decode, decode_json, known_format, probe
 from .store import Store
 
 MAX_RETRIES = 3  # 429/503 answers honoured per request before giving the provider up
@@ -112,13 +111,7 @@ class Walker:
     def get(self, url: str, conditional: bool = True) -> Any:
         """GET and decode JSON; None for a 304."""
         got = self.fetch(url, conditional)
-        if got is None:
-            return None
-        try:
-            return json.loads(got.body or b"")
-        except ValueError:
-            ctype = got.content_type.split(";")[0].strip() or "no content type"
-            raise ParseError(f"expected JSON, got {ctype} (HTTP {got.status})") from None
+        return None if got is None else decode_json(got)
 
     def keep(self, incidents: list[Incident]) -> list[Incident]:
         return [i for i in incidents if not self.since or i.created_at >= self.since]

@@ -33,6 +33,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+def doubling(attempt: int, start: float, cap: float) -> float:
+    """`start`, doubled for each attempt after the first, at most `cap`."""
+    return min(cap, start * 2 ** max(0, attempt - 1))
+
+
+def jitter(base: float, rng: random.Random | None = None) -> float:
+    """"Equal jitter": between half and all of `base`, so waits that start together spread."""
+    return (rng or random).uniform(base / 2, base)
+
+
 def delay(failures: int, interval: float, retry_after: float | None = None, rng: random.Random | None = None) -> float:
     """Seconds before the next poll after `failures` consecutive failures.
 
@@ -40,9 +50,8 @@ def delay(failures: int, interval: float, retry_after: float | None = None, rng:
     MAX_BACKOFF, with "equal jitter" (between half and all of it) so providers that failed
     together do not retry together. A Retry-After longer than that wins.
     """
-    rng = rng or random
-    base = min(MAX_BACKOFF, interval * 2 ** max(0, failures - 1))
-    wait = base if failures <= 1 else rng.uniform(base / 2, base)
+    base = doubling(failures, interval, MAX_BACKOFF)
+    wait = base if failures <= 1 else jitter(base, rng)
     if retry_after is not None:
         wait = max(wait, retry_after)
     return wait

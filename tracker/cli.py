@@ -373,7 +373,8 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
       tracker providers
       tracker providers --config tracker.toml --json | jq '.[] | select(.last_result=="error")'
     """
-    from .read import configured_format, endpoints
+    from .models import PollState
+    from .read import configured_format, endpoints, known_format
 
     settings = load_settings(ctx, config_path, database)
     store = _open_readonly(settings)
@@ -385,8 +386,7 @@ def providers(ctx: click.Context, as_json: bool, config_path: str | None, databa
     for p in settings.providers:
         s = states.get(p.id, {})
         fmt = configured_format(p)
-        known = fmt if fmt != "auto" else (s.get("detected_format") or s.get("polled_format") or "auto")
-        urls = endpoints(p, known)
+        urls = endpoints(p, known_format(p, PollState(detected_format=s.get("detected_format"))))
         items.append({
             "id": p.id, "name": p.name, "url": p.url, "format": fmt,
             "detected_format": s.get("detected_format"), "polled_format": s.get("polled_format"),
@@ -604,7 +604,7 @@ def probe(ctx: click.Context, url: str, fmt: str, timeout: float, as_json: bool)
     """
     from urllib.parse import urlsplit
 
-    from .preview import other_formats, preview
+    from .preview import preview
 
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -613,11 +613,10 @@ def probe(ctx: click.Context, url: str, fmt: str, timeout: float, as_json: bool)
     outcome = seen.outcome
     if outcome.error is not None:
         hint = ""
-        if outcome.views and not outcome.error.startswith(("HTTP ", "cannot ", "connect", "read ")):
-            # The page answered, but not in this format: say which format reads it, if one does.
-            others = other_formats(outcome.views[0].url, seen.format, timeout=timeout)
-            if others:
-                hint = f" (it reads as {' or '.join(others)}: try --format {others[0]})"
+        # The page answered, but not in this format: say which format reads it, if one does.
+        others = outcome.views[0].suggested if outcome.views else []
+        if others:
+            hint = f" (it reads as {' or '.join(others)}: try --format {others[0]})"
         raise ExitError(f"{url}: {outcome.error}{hint}")
     if as_json:
         click.echo(json.dumps(seen.as_dict(), indent=2))

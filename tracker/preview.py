@@ -79,25 +79,4 @@ def preview(url: str, fmt: str = "auto", *, fetcher: Fetcher | None = None, time
     return result
 
 
-def other_formats(url: str, fmt: str, *, fetcher: Fetcher | None = None, timeout: float = 20.0) -> list[str]:
-    """The formats (other than `fmt`) whose parser takes what `url` serves: for a page read in
-    the wrong format, what `--format` / `format =` would read it. [] when none does, or when
-    the page does not answer JSON."""
-    import json
-
-    from .adapters import FORMATS, recognises
-
-    own = fetcher is None
-    fetcher = fetcher or Fetcher(timeout=timeout)
-    try:
-        payload = json.loads(fetcher.get(url).body or b"")
-    except Exception:
-        return []
-    finally:
-        if own:
-            fetcher.close()
-    return [name for name, spec in FORMATS.items()
-            if name != fmt and not spec.views[0].raw and recognises(name, payload)]
-
-
-__all__ = ["Preview", "other_formats", "preview", "probe_provider"]
+__all__ = ["Preview", "preview", "probe_provider"]

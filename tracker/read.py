@@ -64,12 +64,14 @@ def probe(url: str, fetcher: Fetcher) -> str:
 
 
 def decode(view: View, got: Fetched) -> Any:
-    """The body as the view's adapter takes it: bytes, or decoded JSON (UTF-8/16/32 by BOM)."""
-    body = got.body or b""
-    if view.raw:
-        return body
+    """The body as the view's adapter takes it: bytes, or decoded JSON."""
+    return got.body or b"" if view.raw else decode_json(got)
+
+
+def decode_json(got: Fetched) -> Any:
+    """The body as JSON (UTF-8/16/32 by BOM); ParseError naming what came instead."""
     try:
-        return json.loads(body)
+        return json.loads(got.body or b"")
     except ValueError as e:
         raise ParseError(f"expected JSON, got {_describe(got)}: {e}") from None
 
@@ -85,16 +87,16 @@ def _describe(got: Fetched) -> str:
 
 @dataclass
 class ViewRead:
-    """One view's part of a poll: parsed, unchanged, or failed."""
+    """One view's part of a poll: parsed, failed, or neither (unchanged)."""
 
     name: str
     url: str
     open_only: bool = False
     parsed: ParseResult | None = None
-    unchanged: bool = False
     error: str | None = None
     retry_after: float | None = None
     cache: Cached | None = None  # validators to keep once `parsed` is recorded (or on a 304)
+    suggested: list[str] = field(default_factory=list)  # formats that read what this view served
 
 
 @dataclass
@@ -148,14 +150,12 @@ def tag_view(parsed: ParseResult, name: str) -> ParseResult:
         replace(i, updates=tuple(replace(u, view=name) for u in i.updates)) for i in parsed.incidents])
 
 
-def _hint(payload: Any, fmt: str) -> str:
-    """For a payload the format cannot read: which other format would, if one does."""
+def readers(payload: Any, fmt: str) -> list[str]:
+    """For a payload format `fmt` cannot read: the other formats that read it."""
     if isinstance(payload, (bytes, str)):
-        return ""
-    for other in FORMATS:
-        if other != fmt and not FORMATS[other].views[0].raw and recognises(other, payload):
-            return f' (it reads as {other}: set format = "{other}")'
-    return ""
+        return []
+    return [other for other in FORMATS
+            if other != fmt and not FORMATS[other].views[0].raw and recognises(other, payload)]
 
 
 def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known: Cached | None,
@@ -166,13 +166,11 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
     try:
         got = fetcher.get(url, etag=known.etag, last_modified=known.last_modified)
         if got.not_modified:
-            result.unchanged = True
             return result
         digest = hashlib.sha256(got.body or b"").hexdigest()
         result.cache = Cached(got.etag, got.last_modified, digest)
         if digest == known.body_sha256:
             # Byte-identical to the last body recorded in full: nothing can be new.
-            result.unchanged = True
             if (got.etag, got.last_modified) == (known.etag, known.last_modified):
                 result.cache = None  # nothing to write
             return result
@@ -180,7 +178,11 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
         try:
             result.parsed = view.parse(payload, base_url=provider.url, now=now)
         except ParseError as e:
-            raise ParseError(f"{e}{_hint(payload, fmt)}") from None
+            result.suggested = readers(payload, fmt)
+            if result.suggested:
+                other = result.suggested[0]
+                raise ParseError(f'{e} (it reads as {other}: set format = "{other}")') from None
+            raise
         if result.parsed.open_only is not None:
             result.open_only = result.parsed.open_only  # the payload says what it lists
         if tag:
@@ -237,4 +239,5 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
     return outcome
 
 
-__all__ = ["Outcome", "ViewRead", "configured_format", "decode", "endpoints", "known_format", "probe", "read"]
+__all__ = ["Outcome", "ViewRead", "configured_format", "decode", "decode_json", "endpoints", "known_format", "probe",
+           "read", "readers"]

@@ -28,8 +28,10 @@ from . import migrations
 from .errors import StoreError
 from .models import CLOSED_STATUSES, Cached, Incident, PollState, source_digest
 from .policy import Policy
-from .times import now_iso
+from .times import iso, now_iso
 
+# "status NOT IN (…)" of an incident still open, for SQL (the statuses are constants, not input)
+OPEN = "status NOT IN (" + ",".join(f"'{x}'" for x in sorted(CLOSED_STATUSES)) + ")"
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
 CHUNK = 400  # rows per multi-row statement (well under SQLite's variable limit)
 
@@ -113,8 +115,6 @@ def times_iso_minus(now: str, seconds: float) -> str:
     """`now` (ISO, UTC) less `seconds`, in the same fixed-width form (so it compares as text)."""
     if not seconds:
         return now
-    from .times import iso
-
     return iso(datetime.fromisoformat(now.replace("Z", "+00:00")) - timedelta(seconds=seconds))
 
 
@@ -324,9 +324,8 @@ class Store:
             )
             for row in self.conn.execute("SELECT * FROM providers")
         }
-        closed = ",".join(f"'{x}'" for x in sorted(CLOSED_STATUSES))
         for pid, gone in self.conn.execute(
-            f"SELECT provider_id, count(*) FROM incidents WHERE gone_at IS NOT NULL AND status NOT IN ({closed}) "
+            f"SELECT provider_id, count(*) FROM incidents WHERE gone_at IS NOT NULL AND {OPEN} "
             "GROUP BY provider_id"
         ):
             if pid in states:
@@ -578,10 +577,9 @@ class Store:
         longer list are marked missing, and closed once missing for `poll.grace` seconds (at
         once for most formats; incident.io waits for its copy to bring the real resolution).
         On first contact (a new page) they are closed silently."""
-        closed_list = ",".join(f"'{x}'" for x in sorted(CLOSED_STATUSES))
         if poll.listed is not None:
             open_rows = c.execute(
-                f"SELECT incident_id, gone_at FROM incidents WHERE provider_id = ? AND status NOT IN ({closed_list})",
+                f"SELECT incident_id, gone_at FROM incidents WHERE provider_id = ? AND {OPEN}",
                 (provider_id,),
             ).fetchall()
             back = [r[0] for r in open_rows if r[0] in poll.listed and r[1] is not None]
@@ -593,12 +591,12 @@ class Store:
         due = times_iso_minus(now, poll.grace)
         rows = c.execute(
             "SELECT incident_id, title, status, impact, kind, url, components, created_at FROM incidents "
-            f"WHERE provider_id = ? AND gone_at IS NOT NULL AND status NOT IN ({closed_list})"
+            f"WHERE provider_id = ? AND gone_at IS NOT NULL AND {OPEN}"
             + ("" if first_contact else " AND gone_at <= ?"),
             (provider_id,) if first_contact else (provider_id, due),
         ).fetchall()
         waiting = c.execute(
-            f"SELECT count(*) FROM incidents WHERE provider_id = ? AND gone_at IS NOT NULL AND status NOT IN ({closed_list})",
+            f"SELECT count(*) FROM incidents WHERE provider_id = ? AND gone_at IS NOT NULL AND {OPEN}",
             (provider_id,),
         ).fetchone()[0] - len(rows)
         closing: list[tuple[int, int, str]] = []

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from ..models import Incident, ParseResult, Update
 from . import aws, betterstack, feed, gcp, incidentio, instatus, slack, statuspage, statusio
 from .history import Found, incidentio_history, statuspage_history
-from .common import fallback_message
 
 Adapter = Callable[..., ParseResult]
 # get(url, *, conditional=True) -> decoded payload, or None when the page answered 304
@@ -107,15 +106,6 @@ class View:
         return self.open_only(url) if callable(self.open_only) else self.open_only
 
 
-def is_fallback(update: Update, impact: str) -> bool:
-    """True when an update's message is the readable line made up for a page without text."""
-    return update.message == fallback_message(update.status, impact)
-
-
-def _has_text(update: Update, impact: str) -> bool:
-    return update.has_text and not is_fallback(update, impact)
-
-
 def merge(results: list[ParseResult]) -> ParseResult:
     """Views in order of preference -> one result, merged by incident and update id.
 
@@ -147,7 +137,7 @@ def merge(results: list[ParseResult]) -> ParseResult:
                 known = updates.get(u.update_id)
                 if known is None:
                     updates[u.update_id] = u
-                elif not _has_text(known, first.impact) and _has_text(u, inc.impact):
+                elif not known.has_text and u.has_text:  # text replaces a fallback line
                     updates[u.update_id] = replace(known, message=u.message, source=u.source, view=u.view,
                                                    components=known.components or u.components)
         ordered = tuple(sorted(updates.values(), key=lambda u: u.created_at))
@@ -200,24 +190,12 @@ class Format:
     # The URL `format = "auto"` asks to recognise this format (its first view parses the answer)
     probe: Callable[[str], str] | None = None
 
-    @property
-    def lists_history(self) -> bool:
-        """True when some view keeps resolved incidents (nothing is inferred from it)."""
-        return any(not v.open_only for v in self.views)
-
     def endpoints(self, url: str) -> list[str]:
         return [v.endpoint(url) for v in self.views]
 
     @property
-    def raw(self) -> bool:
-        return self.views[0].raw
-
-    @property
-    def endpoint(self) -> Callable[[str], str]:
-        return self.views[0].endpoint
-
-    @property
     def parse(self) -> Adapter:
+        """The first view's adapter (ADAPTERS)."""
         return self.views[0].parse
 
 

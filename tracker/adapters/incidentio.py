@@ -41,7 +41,7 @@ from typing import Any
 
 from .. import times
 from ..errors import ParseError
-from ..models import Incident, ParseResult, Update
+from ..models import CLOSED_STATUSES, Incident, ParseResult, Update
 from .common import MAX_INCIDENTS, MAX_TEXT, MAX_UPDATES, fallback_message
 
 STATUSES = {
@@ -51,7 +51,6 @@ STATUSES = {
     "maintenance_completed": "completed",
 }
 IMPACTS = {"full_outage": 4, "partial_outage": 3, "degraded_performance": 2, "under_maintenance": 1}
-CLOSING = frozenset({"resolved", "completed", "postmortem"})
 IMPACT_WORDS = {4: "critical", 3: "major", 2: "minor", 1: "maintenance", 0: "none"}
 
 
@@ -167,7 +166,7 @@ def _incident(item: dict[str, Any], names: dict[str, str], base_url: str | None,
         url=f"{base_url.rstrip('/')}/incidents/{incident_id}" if base_url else None,
         created_at=created,
         updated_at=updates[-1].created_at if updates else created,
-        resolved_at=updates[-1].created_at if updates and updates[-1].status in CLOSING else None,
+        resolved_at=updates[-1].created_at if updates and updates[-1].status in CLOSED_STATUSES else None,
         components=_names(item.get("affected_components"), names),
         updates=tuple(updates),
         scheduled_for=min(starts) if maintenance and starts else None,

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from .. import metrics, times
+from .. import backoff, metrics, times
 from ..errors import TrackerError
 from ..store import Store
 from . import queue, transport
@@ -37,7 +37,6 @@ IDLE_POLL = 2.0  # seconds between looks for deliveries queued by other processe
 PER_LANE = 20  # deliveries leased at once from one lane
 BACKOFF_BASE = 0.5  # seconds before the first retry; doubled per attempt, with jitter
 BACKOFF_MAX = 300.0  # the longest pause between two attempts without a Retry-After
-RETRY_AFTER_MAX = 3600.0  # the longest Retry-After honoured
 QUIET_FAILURES = 3  # after this many failures in a row, notify_failed repeats at most…
 REPEAT_EVERY = 600.0  # …once per this many seconds per destination
 STORE_ERRORS_EVERY = 60.0
@@ -50,9 +49,8 @@ def retry_delay(attempts: int, retry_after: float | None = None, rng: random.Ran
     """Seconds before the next attempt after `attempts` failed ones: what Retry-After asked
     (capped), else exponential from BACKOFF_BASE with "equal jitter" (half to all of it)."""
     if retry_after is not None:
-        return min(max(retry_after, 0.0), RETRY_AFTER_MAX)
-    base = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
-    return rng.uniform(base / 2, base)
+        return min(max(retry_after, 0.0), backoff.MAX_RETRY_AFTER)
+    return backoff.jitter(backoff.doubling(attempts, BACKOFF_BASE, BACKOFF_MAX), rng)
 
 
 class RateLimit:
