@@ -184,13 +184,13 @@ def summarize(recs: list[dict], final: str) -> str:
 
 
 def run_once(name: str, work: Path, cfg: Path, db: Path, port: int, n: int, timeout: float,
-             prefix: list[str] | None = None) -> dict:
-    out = work / f"{name}-{n}.out"
+             prefix: list[str] | None = None, env: dict | None = None) -> dict:
+    out = work / f"{name.replace(' ', '-').replace('(', '').replace(')', '')}-{n}.out"
     before = server_stats(port)
     t0 = time.monotonic()
     with open(out, "wb") as f:
         proc = subprocess.Popen((prefix or TRACKER) + ["run", "--once", "--config", str(cfg), "--db", str(db),
-                                                       "--log-format", "json"], stdout=f)
+                                                       "--log-format", "json"], stdout=f, env=env)
     code, ru = wait_child(proc.pid, timeout)
     proc.returncode = code  # reaped by wait4, tell Popen
     wall = time.monotonic() - t0
@@ -277,7 +277,7 @@ def main() -> int:
     ap.add_argument("--steady-from", type=float, default=80.0)
     ap.add_argument("--steady-to", type=float, default=200.0)
     ap.add_argument("--idle-seconds", type=float, default=60.0)
-    ap.add_argument("--old-tree", help="also measure steady/idle for this checkout (PYTHONPATH)")
+    ap.add_argument("--old-tree", help="also measure this checkout (PYTHONPATH): cold, 304, and with --steady")
     ap.add_argument("--profile", action="store_true", help="also run cold 1000 under cProfile")
     ap.add_argument("--timeout", type=float, default=900.0, help="limit for each tracker run")
     args = ap.parse_args()
@@ -299,6 +299,12 @@ def main() -> int:
                 write_config(cfg, port, n)
                 results.append(run_once("cold", work, cfg, db, port, n, args.timeout))
                 results.append(run_once("304", work, cfg, db, port, n, args.timeout))
+                if args.old_tree:
+                    command, env = old_tree(args.old_tree)
+                    cfg, db = work / f"old-{n}.toml", work / f"old-{n}.db"
+                    write_config(cfg, port, n)
+                    for name in ("cold (old tree)", "304 (old tree)"):
+                        results.append(run_once(name, work, cfg, db, port, n, args.timeout, prefix=command, env=env))
             if not args.skip_daemon:
                 results.append(daemon(work, port, args.daemon_providers, args.daemon_seconds))
             if args.steady:
