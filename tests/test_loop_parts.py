@@ -158,6 +158,7 @@ def test_the_hand_off_is_bounded_and_never_polls_one_provider_twice():
     providers = [Provider(id=f"p{n}", name=f"P{n}", url=f"https://p{n}.example") for n in range(5)]
     for p in providers:
         assert dispatcher.submit(p)
+    dispatcher.fill()
     assert not dispatcher.submit(providers[0]) and not dispatcher.submit(providers[4])  # in flight / in line
     assert sorted(dispatcher.inflight) == ["p0", "p1"] and [p.id for p in dispatcher.waiting] == ["p2", "p3", "p4"]
     mono[0] = 100.0
@@ -171,11 +172,60 @@ def test_the_hand_off_is_bounded_and_never_polls_one_provider_twice():
     assert sorted(done) == [p.id for p in providers]
 
 
+def test_quick_polls_are_handed_out_together_slow_ones_alone():
+    """Providers whose last poll was quick go to one worker together (one wake-up for several
+    polls); a slow or never-polled one goes alone; a batch that runs over its time hands the
+    polls it has not started back to the head of the line."""
+    executor = SyncExecutor(hold=True)
+    mono = [0.0]
+    took = {f"p{n}": 0.002 for n in range(6)} | {"slow": 1.0}
+
+    def work(p):  # a poll taking took[p.id] seconds on the fake clock
+        mono[0] += took[p.id]
+        return p.id
+
+    dispatcher = Dispatcher(executor, work, max_inflight=8, monotonic=lambda: mono[0])
+    providers = [Provider(id=pid, name=pid, url=f"https://{pid}.example") for pid in took]
+    done: list[str] = []
+    for p in providers:
+        dispatcher.submit(p)
+    dispatcher.fill()
+    assert len(executor.held) == 7  # first polls: nothing known yet, each alone
+    executor.release(7)
+    dispatcher.drain(0, done.append)
+    assert sorted(done) == sorted(took)
+
+    done.clear()
+    for p in providers:
+        dispatcher.submit(p)
+    dispatcher.fill()
+    assert len(executor.held) == 2  # the six quick ones together, the slow one alone
+    assert len({id(f) for f in dispatcher.inflight.values()}) == 2 and len(dispatcher.inflight) == 7
+    executor.release(2)
+    assert dispatcher.drain(0, done.append) == 7 and sorted(done) == sorted(took)
+
+    # p2 turns slow: the batch stops after it, the three behind it go back to the line, first.
+    took["p2"] = 0.5
+    done.clear()
+    for p in providers[:6]:
+        dispatcher.submit(p)
+    dispatcher.fill()
+    executor.release(1)
+    assert dispatcher.drain(0, done.append) == 3 and done == ["p0", "p1", "p2"]
+    assert sorted(dispatcher.inflight) == ["p3", "p4", "p5"] and not dispatcher.waiting
+    executor.release(1)
+    assert dispatcher.drain(0, done.append) == 3 and done[3:] == ["p3", "p4", "p5"]
+    dispatcher.submit(providers[2])
+    dispatcher.fill()
+    assert len(executor.held) == 1 and list(dispatcher.inflight) == ["p2"]  # slow now: alone
+
+
 def test_closing_the_dispatcher_cancels_what_has_not_started():
     executor = SyncExecutor(hold=True)
     dispatcher = Dispatcher(executor, lambda p: p.id, max_inflight=1)
     for n in range(3):
         dispatcher.submit(Provider(id=f"p{n}", name="P", url="https://p.example"))
+    dispatcher.fill()
     dispatcher.close()
     handled: list = []
     dispatcher.drain(0, handled.append)

@@ -37,7 +37,7 @@ from .timetable import Timetable
 
 RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left unemitted
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
-TICK = (0.25, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
+TICK = (1.0, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
 FLUSH_EVERY = 5.0  # seconds between writes of "polled, nothing new" bookkeeping
 TRIM_AFTER = 200  # polls handled before free memory is handed back (at a quiet moment)
 
@@ -161,6 +161,7 @@ class Poller:
             if now >= next_recover:
                 self.ledger.recover()
                 next_recover = now + RECOVER_EVERY
+            self.dispatcher.fill()  # what fell due (or came back from an over-running batch)
             wake = next_tick if not once else now + 0.5
             if self.watchdog is not None:
                 wake = min(wake, self.last_ping + self.watchdog)
