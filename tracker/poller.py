@@ -37,7 +37,7 @@ from .timetable import Timetable
 
 RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left unemitted
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
-TICK = (1.0, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
+TICK = 1.0  # seconds between two looks at the schedule
 FLUSH_EVERY = 5.0  # seconds between writes of "polled, nothing new" bookkeeping
 TRIM_AFTER = 200  # polls handled before free memory is handed back (at a quiet moment)
 
@@ -145,12 +145,12 @@ class Poller:
                 self._reload()
             self._ping(now)
             if not once and now >= next_tick:
-                # Looking at the schedule costs a pass over every job, so it is done a few
-                # times a second at most; a poll may start up to TICK[0] s late.
+                # Once a second: the polls that fell due meanwhile go out together (the
+                # dispatcher batches the quick ones), and a poll starts at most a second late
+                # on an interval jittered by ±10 % anyway.
                 self.scheduler.run_pending()
                 self._publish_status()  # sent only when its text changed
-                idle = self.scheduler.idle_seconds
-                next_tick = now + min(TICK[1], max(TICK[0], idle if idle is not None else TICK[1]))
+                next_tick = now + TICK
             if now >= next_flush:
                 self.ledger.flush_quiet()
                 next_flush = now + FLUSH_EVERY
