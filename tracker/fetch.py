@@ -25,13 +25,15 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 
 from . import __version__
 from .errors import FetchError
 
 USER_AGENT = f"tracker/{__version__} (status page poller; python-requests/{requests.__version__})"
 MAX_REDIRECTS = 5
-PREPARED_CACHE = 10_000  # prepared requests kept (one per URL polled)
+PREPARED_CACHE = 10_000  # prepared URLs kept (one per URL polled)
 CHUNK = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # NAT64 (RFC 6052): 64:ff9b::a9fe:a9fe is 169.254.169.254 behind a NAT64 gateway.
@@ -76,9 +78,10 @@ class Fetcher:
         self.allow_private = allow_private
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
-        # URL -> the request prepared once (session headers merged), copied for each poll;
-        # shared by the threads (only ever copied, never changed)
-        self._prepared: dict[str, requests.PreparedRequest] = {}
+        # URL -> the URL as requests prepares it (quoted, IDNA), worked out once; shared by
+        # the threads. (Not whole prepared requests: each holds a cookie jar and hooks, 3 KB
+        # a provider; a fresh request costs microseconds.)
+        self._prepared: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def session(self) -> requests.Session:
@@ -114,20 +117,25 @@ class Fetcher:
     def _send(self, session: requests.Session, url: str, headers: dict[str, str],
               timeout: tuple[float, float]) -> requests.Response:
         """One request, without following redirects. With no proxy in the environment (the
-        Session then does not trust it), a request prepared once per URL is copied and handed
-        to the transport adapter: Session.request would merge settings, cookies and hooks and
-        prepare the URL again on every poll, a third of the CPU of a 304. Cookies are not kept
-        between polls either way (status pages need none). With a proxy, requests' full path."""
+        Session then does not trust it), the request is put together here from the URL
+        prepared once and the session's headers, and handed to Session.send: Session.request
+        would merge settings, cookies and hooks and prepare the URL again on every poll, a
+        third of the CPU of a 304. Cookies are not kept between polls either way (status pages
+        need none). With a proxy, requests' full path."""
         if session.trust_env:
             return session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False)
-        base = self._prepared.get(url)
-        if base is None:
+        prepared_url = self._prepared.get(url)
+        if prepared_url is None:
             if len(self._prepared) > PREPARED_CACHE:
                 self._prepared.clear()  # providers come and go (SIGHUP); never grow without bound
-            base = self._prepared[url] = session.prepare_request(requests.Request("GET", url))
-        prepared = base.copy()
-        prepared.headers.update(headers)
-        return session.send(prepared, stream=True, timeout=timeout, allow_redirects=False)
+            prepared_url = self._prepared[url] = session.prepare_request(requests.Request("GET", url)).url
+        request = requests.PreparedRequest()
+        request.method, request.url, request.body = "GET", prepared_url, None
+        request.headers = CaseInsensitiveDict(session.headers)
+        request.headers.update(headers)
+        request.hooks = {"response": []}
+        request._cookies = RequestsCookieJar()  # what Session.send reads a redirect's cookies into
+        return session.send(request, stream=True, timeout=timeout, allow_redirects=False)
 
     def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
             allow_private: bool | None = None) -> Fetched:

@@ -15,7 +15,7 @@ def source_digest(text: str) -> str:
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Update:
     """One entry in an incident's timeline, as the page published it."""
 
@@ -39,7 +39,7 @@ class Update:
         return (self.message if self.source is None else self.source).strip() != ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Incident:
     """An incident or scheduled maintenance with every update the payload carried."""
 
@@ -74,7 +74,7 @@ class Incident:
         return any(name.lower() in wanted for name in names)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParseResult:
     """What an adapter returns: the incidents, and a warning per item it had to skip."""
 
@@ -88,7 +88,7 @@ class ParseResult:
     open_only: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cached:
     """Validators of one URL, and the digest of the last body whose content was recorded."""
 
@@ -97,7 +97,7 @@ class Cached:
     body_sha256: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class PollState:
     """What tracker keeps about polling one provider (the database's `providers` row and its
     `view_cache` rows, mirrored in memory by the process that polls it)."""

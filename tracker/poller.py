@@ -77,7 +77,7 @@ class Poller:
         self.deliverer = Deliverer(store.path, settings.notify, log)
         self.outbox = Outbox(store, log, clock=clock, notify=self.deliverer)
         self.ledger = Ledger(store, log, self.outbox, source=source, clock=clock, monotonic=monotonic)
-        self.dispatcher = Dispatcher(self.executor, work, max_inflight=settings.workers * 2,
+        self.dispatcher = Dispatcher(self.executor, work, max_inflight=settings.workers,
                                      context=self._context, monotonic=monotonic)
         self.stop = threading.Event()
         self.force = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,6 +21,12 @@ from .config import Provider
 from .errors import FetchError, ParseError
 from .fetch import Fetched, Fetcher, HTTPStatusError, describe_body
 from .models import Cached, ParseResult, PollState
+
+
+# Decoding and parsing a page is CPU work under the one interpreter lock: the workers fetch
+# side by side, but two parses at a time keep both cores busy, and more would only add lock
+# contention and hold more decoded pages (a few MB each) in memory at once.
+PARSING = threading.BoundedSemaphore(2)
 
 
 def configured_format(provider: Provider) -> str:
@@ -174,19 +181,21 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
             if (got.etag, got.last_modified) == (known.etag, known.last_modified):
                 result.cache = None  # nothing to write
             return result
-        payload = decode(view, got)
-        try:
-            result.parsed = view.parse(payload, base_url=provider.url, now=now)
-        except ParseError as e:
-            result.suggested = readers(payload, fmt)
-            if result.suggested:
-                other = result.suggested[0]
-                raise ParseError(f'{e} (it reads as {other}: set format = "{other}")') from None
-            raise
-        if result.parsed.open_only is not None:
-            result.open_only = result.parsed.open_only  # the payload says what it lists
-        if tag:
-            result.parsed = tag_view(result.parsed, view.name)
+        with PARSING:
+            payload = decode(view, got)
+            try:
+                result.parsed = view.parse(payload, base_url=provider.url, now=now)
+            except ParseError as e:
+                result.suggested = readers(payload, fmt)
+                if result.suggested:
+                    other = result.suggested[0]
+                    raise ParseError(f'{e} (it reads as {other}: set format = "{other}")') from None
+                raise
+            del payload  # the decoded page is the big part: gone before the next parse starts
+            if result.parsed.open_only is not None:
+                result.open_only = result.parsed.open_only  # the payload says what it lists
+            if tag:
+                result.parsed = tag_view(result.parsed, view.name)
     except HTTPStatusError as e:
         result.error, result.cache = str(e), None
         result.retry_after = backoff.parse_retry_after(e.retry_after)

@@ -22,14 +22,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .. import backoff, metrics, times
 from ..errors import TrackerError
 from ..store import Store
-from . import queue, transport
+from . import queue
+
+if TYPE_CHECKING:
+    from .transport import Sent
 from .destinations import Destination
 
 LEASE_SECONDS = 60.0  # a lane leased by a process stays its own this long (renewed while sending)
@@ -170,6 +173,8 @@ class Worker(threading.Thread):
         return True
 
     def _send_batch(self, batch: queue.Batch) -> None:
+        from .transport import DeliveryFailed
+
         dest = self.dest
         blocked: set[str] = set()  # lanes whose head failed: released, the rest waits
         renew_at = self.d.monotonic() + LEASE_SECONDS / 2
@@ -186,7 +191,7 @@ class Worker(threading.Thread):
                 self.limit.took()
                 try:
                     sent = self.d.send(dest, d.record, self.session)
-                except transport.DeliveryFailed as e:
+                except DeliveryFailed as e:
                     self._failed(d, e.error, e.retry_after, blocked)
                     if e.retry_after is not None:
                         self.limit.pause(retry_delay(0, e.retry_after))
@@ -291,13 +296,21 @@ def _interleave(lanes: Sequence[Sequence[queue.Delivery]]) -> Iterable[queue.Del
                 yield lane[i]
 
 
+def _send(dest: Destination, record: dict, session: Any) -> Sent:
+    # The transports (smtplib, the email package, the payload builders) are imported when a
+    # first message goes out: a daemon with no destination never loads them.
+    from .transport import send
+
+    return send(dest, record, session)
+
+
 class Deliverer:
     """The delivery workers of one process, and its part in the outbox: `enqueue` gives the
     outbox the rows to insert with its mark, `wake` tells the workers after the commit."""
 
     def __init__(self, path: str | Path, destinations: Sequence[Destination], log: Any, *,
                  clock: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, send: Callable[..., transport.Sent] = transport.send,
+                 rng: random.Random | None = None, send: Callable[..., Sent] | None = None,
                  owner: str | None = None):
         from ..outbox import new_owner
 
@@ -307,7 +320,7 @@ class Deliverer:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.monotonic = monotonic
         self.rng = rng or random.Random()
-        self.send = send
+        self.send = send or _send
         self.owner = owner or new_owner()
         self.workers: dict[str, Worker] = {}
         self.generation = 0
