@@ -47,8 +47,8 @@ TRACKER = [str(_exe)] if _exe.exists() else [sys.executable, "-m", "tracker"]
 
 # -- the server (runs in its own process) ---------------------------------------------------
 
-def serve(n: int, conn) -> None:
-    body = FIXTURE.read_bytes()
+def serve(n: int, conn, fixture: str | Path = FIXTURE) -> None:
+    body = Path(fixture).read_bytes()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     paths = {f"/p{i:04d}/api/v2/incidents.json" for i in range(n)}
     stats = {"requests": 0, "200": 0, "304": 0, "404": 0}
@@ -89,6 +89,9 @@ def serve(n: int, conn) -> None:
     class Server(ThreadingHTTPServer):
         request_queue_size = 1024
         daemon_threads = True
+
+        def handle_error(self, request, client_address) -> None:
+            pass  # a client gone at the end of a run (connection reset) is not news
 
     httpd = Server(("127.0.0.1", 0), Handler)
     conn.send(httpd.server_address[1])
@@ -280,12 +283,15 @@ def main() -> int:
     ap.add_argument("--old-tree", help="also measure this checkout (PYTHONPATH): cold, 304, and with --steady")
     ap.add_argument("--profile", action="store_true", help="also run cold 1000 under cProfile")
     ap.add_argument("--timeout", type=float, default=900.0, help="limit for each tracker run")
+    ap.add_argument("--payload", default=str(FIXTURE),
+                    help="the page every provider serves (default: GitHub's 332 KB incidents.json; "
+                         "tests/fixtures/dropbox-incidents-2024-01-03.json is a real 166 KiB one)")
     args = ap.parse_args()
     counts = [int(x) for x in args.providers.split(",") if x.strip()]
     biggest = max(counts + [args.daemon_providers, 1000 if args.profile else 0])
 
     parent, child = mp.Pipe()
-    server = mp.Process(target=serve, args=(biggest, child), daemon=True)
+    server = mp.Process(target=serve, args=(biggest, child, args.payload), daemon=True)
     server.start()
     results = []
     try:
