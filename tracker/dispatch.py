@@ -138,6 +138,10 @@ class Dispatcher:
             self.inflight.pop(pid, None)
             self.started_at.pop(pid, None)
 
+    def forget(self, provider_id: str) -> None:
+        """A provider left the configuration: drop what was measured of it."""
+        self.took.pop(provider_id, None)
+
     def stuck(self, limit: float) -> list[str]:
         """Providers whose poll has been running for longer than `limit` seconds."""
         now = self.monotonic()

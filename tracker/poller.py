@@ -279,6 +279,7 @@ class Poller:
             self.scheduler.cancel_job(self.jobs.pop(pid))
         for pid in removed:
             metrics.forget(pid)
+            self.dispatcher.forget(pid)
         self.providers = fresh
         self.store.sync_providers(fresh[pid] for pid in added + changed)
         for pid in added + changed:

@@ -6,6 +6,9 @@ A stdlib server in another process (bench_run.py's, with ETags) serves 300 provi
 poll below is a conditional GET answered 304. Measured in this process (CPU time, all threads):
   * `tracker.read.read()` back to back on one thread, then with 1, 5 and 20 ms between polls
     (a daemon spreads its polls out: 1,000 providers every 60 s is one every 60 ms);
+  * 17 polls falling due together once a second (what the daemon's one look a second at the
+    schedule finds for 1,000 providers every 60 s), read in turn by one worker (the dispatcher's
+    batch) or handed one by one to a pool of 8 threads;
   * a bare `requests.Session.get` and a bare `urllib3.PoolManager.request` for comparison;
   * the ledger's handling of a 304 outcome;
   * a cProfile of read() + apply(), top functions by own time.
@@ -20,6 +23,7 @@ import pstats
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -65,6 +69,18 @@ def main() -> None:
                     if gap:
                         time.sleep(gap)
             per_poll(f"read(), one thread, {gap * 1000:g} ms between polls", N, polls)
+
+        pool8 = ThreadPoolExecutor(8)
+        for label, hand_off in (("in turn by one worker (a batch)", lambda batch: [pool8.submit(
+                                    lambda: [read(p, fetcher, states[p.id]) for p in batch])]),
+                                ("one by one to 8 threads", lambda batch: [
+                                    pool8.submit(read, p, fetcher, states[p.id]) for p in batch])):
+            def bursts(hand_off=hand_off) -> None:
+                for start in range(0, 136, 17):
+                    wait(hand_off([providers[(start + k) % N] for k in range(17)]))
+                    time.sleep(1.0)
+            per_poll(f"17 polls due each second, {label}", 136, bursts)
+        pool8.shutdown()
 
         url = providers[0].url + "/api/v2/incidents.json"
         etag = next(iter(states[providers[0].id].cache.values())).etag

@@ -143,7 +143,9 @@ def steady(work: Path, port: int, n: int, start: float, end: float, interval: in
 
 def old_tree(path: str) -> tuple[list[str], dict]:
     """Command and environment that run the checkout at `path` instead of the installed tracker."""
-    return [sys.executable, "-m", "tracker"], {**os.environ, "PYTHONPATH": path}
+    # PYTHONSAFEPATH: `python -m` would otherwise put the current directory first on the path,
+    # and run from a checkout it would import that checkout's tracker instead of `path`'s.
+    return [sys.executable, "-m", "tracker"], {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
 
 
 def write_config(path: Path, port: int, n: int, interval: int = 60) -> None:
