@@ -120,9 +120,11 @@ def steady(work: Path, port: int, n: int, start: float, end: float, interval: in
     try:
         time.sleep(max(0.0, start - (time.monotonic() - t0)))
         cpu0, rss0, _ = proc_sample(proc.pid)
+        cs0 = switches(proc.pid)
         s0, w0 = server_stats(port), time.monotonic()
         time.sleep(max(0.0, end - (time.monotonic() - t0)))
         cpu1, rss1, hwm = proc_sample(proc.pid)
+        cs = switches(proc.pid) - cs0
         window, wall = server_stats(port, s0), time.monotonic() - w0
         proc.send_signal(signal.SIGTERM)
         code, ru = wait_child(proc.pid, 60)
@@ -135,7 +137,8 @@ def steady(work: Path, port: int, n: int, start: float, end: float, interval: in
     polls = window["requests"]
     per_poll = f"{cpu / polls * 1000:.2f} ms/poll" if polls else "no polls"
     print(f"{name}: {n} providers, window {start:g}-{end:g} s: CPU {cpu:.2f} s = {cpu / wall * 100:.2f} % of a "
-          f"core, {polls} polls ({window['304']} answered 304), {per_poll}; VmRSS {rss1:.0f} MB")
+          f"core, {polls} polls ({window['304']} answered 304), {per_poll}, {cs} context switches; "
+          f"VmRSS {rss1:.0f} MB")
     return {"scenario": f"{name} ({per_poll}, {cpu / wall * 100:.2f} % of a core)", "n": n, "wall": wall,
             "cpu": cpu, "rss": rss1, "counts": f"{polls} polls in the window", "exit": code,
             "lines": len(records(out)), "server": window}
@@ -217,6 +220,19 @@ def proc_sample(pid: int) -> tuple[float, float, float]:
            (line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
            if k in ("VmRSS", "VmHWM")}
     return cpu, mem["VmRSS"], mem["VmHWM"]
+
+
+def switches(pid: int) -> int:
+    """Context switches (voluntary and not) of every thread of a live process so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            lines = (task / "status").read_text().splitlines()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += sum(int(line.split()[1]) for line in lines
+                     if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+    return total
 
 
 def daemon(work: Path, port: int, n: int, seconds: float) -> dict:
