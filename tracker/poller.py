@@ -37,7 +37,7 @@ from .timetable import Timetable
 
 RECOVER_EVERY = 30.0  # seconds between looks for updates a dead process left unemitted
 STOP_GRACE = 5.0  # seconds in-flight polls get to finish after SIGTERM
-TICK = 1.0  # seconds between two looks at the schedule
+TICK = (0.25, 1.0)  # bounds of the pause between two looks at the schedule, in seconds
 FLUSH_EVERY = 5.0  # seconds between writes of "polled, nothing new" bookkeeping
 TRIM_AFTER = 200  # polls handled before free memory is handed back (at a quiet moment)
 
@@ -48,6 +48,13 @@ def _jittered(job_interval: float) -> tuple[float, float]:
     if job_interval < 10:
         return job_interval, job_interval
     return round(job_interval * 0.9), round(job_interval * 1.1)
+
+
+def _tick(providers: dict[str, Provider]) -> float:
+    """The shortest pause between two looks at the schedule: 1/60 of the shortest interval,
+    within TICK."""
+    shortest = min((p.interval for p in providers.values()), default=60)
+    return min(TICK[1], max(TICK[0], shortest / 60))
 
 
 class Poller:
@@ -63,6 +70,7 @@ class Poller:
         self.settings = settings
         self.reload = reload  # re-reads the config (SIGHUP); raises ConfigError
         self.providers = {p.id: p for p in settings.providers}
+        self.tick = _tick(self.providers)
         self.store = store
         self.log = log
         self.monotonic = monotonic
@@ -145,12 +153,14 @@ class Poller:
                 self._reload()
             self._ping(now)
             if not once and now >= next_tick:
-                # Once a second: the polls that fell due meanwhile go out together (the
-                # dispatcher batches the quick ones), and a poll starts at most a second late
-                # on an interval jittered by ±10 % anyway.
+                # The polls that fell due meanwhile go out together (the dispatcher batches
+                # the quick ones): with a 60 s interval the schedule is looked at once a
+                # second, and a poll starts at most a second late on an interval jittered by
+                # ±10 % anyway; shorter intervals are looked at more often (down to 0.25 s).
                 self.scheduler.run_pending()
                 self._publish_status()  # sent only when its text changed
-                next_tick = now + TICK
+                idle = self.scheduler.idle_seconds
+                next_tick = now + max(self.tick, min(TICK[1], idle if idle is not None else TICK[1]))
             if now >= next_flush:
                 self.ledger.flush_quiet()
                 next_flush = now + FLUSH_EVERY
@@ -281,6 +291,7 @@ class Poller:
             metrics.forget(pid)
             self.dispatcher.forget(pid)
         self.providers = fresh
+        self.tick = _tick(fresh)
         self.store.sync_providers(fresh[pid] for pid in added + changed)
         for pid in added + changed:
             self._schedule(fresh[pid])
