@@ -44,8 +44,7 @@ class Dispatcher:
         self.max_inflight = max_inflight  # hand-offs (single polls or batches) at once
         self.monotonic = monotonic
         self.inflight: dict[str, Future] = {}  # provider id -> the hand-off it is part of
-        self.started_at: dict[str, float] = {}  # provider id -> when its running poll was handed out
-        self.batches: dict[Future, list[str]] = {}  # hand-off -> the provider ids in it
+        self.batches: dict[Future, tuple[list[str], float]] = {}  # hand-off -> its provider ids, when
         self.took: dict[str, float] = {}  # provider id -> seconds its last poll took
         self.waiting: deque[Provider] = deque()
         self.waiting_ids: set[str] = set()
@@ -77,18 +76,19 @@ class Dispatcher:
         while self.waiting and len(self.batches) < self.max_inflight and not self.closed:
             batch = [self.waiting.popleft()]
             left = BATCH_SECONDS - self._cost(batch[0].id)
-            while self.waiting and len(batch) < BATCH_MAX and self._cost(self.waiting[0].id) < left:
-                left -= self._cost(self.waiting[0].id)
+            while self.waiting and len(batch) < BATCH_MAX:
+                cost = self._cost(self.waiting[0].id)
+                if cost >= left:
+                    break
+                left -= cost
                 batch.append(self.waiting.popleft())
             jobs = [(p, self.context(p)) for p in batch]
             future = self.executor.submit(self._run, jobs)
             ids = [p.id for p in batch]
-            self.batches[future] = ids
-            now = self.monotonic()
+            self.batches[future] = ids, self.monotonic()
             for pid in ids:
                 self.waiting_ids.discard(pid)
                 self.inflight[pid] = future
-                self.started_at[pid] = now
             future.add_done_callback(self.results.put)
 
     def _run(self, jobs: list[tuple[Provider, tuple]]) -> tuple[list[tuple[str, Any, float]], list[Provider]]:
@@ -113,12 +113,11 @@ class Dispatcher:
             return 0
         handled = 0
         while True:
-            ids = self.batches.pop(future, [])
-            if future.cancelled():  # cancelled before it started (shutdown): nothing happened
-                self._forget(ids)
-            else:
+            ids, _ = self.batches.pop(future, ([], 0.0))
+            for pid in ids:
+                self.inflight.pop(pid, None)
+            if not future.cancelled():  # cancelled before it started (shutdown): nothing happened
                 done, unstarted = future.result()
-                self._forget(ids)
                 for pid, result, took in done:
                     self.took[pid] = took
                     handle(result)
@@ -133,11 +132,6 @@ class Dispatcher:
             except queue.Empty:
                 return handled
 
-    def _forget(self, ids: list[str]) -> None:
-        for pid in ids:
-            self.inflight.pop(pid, None)
-            self.started_at.pop(pid, None)
-
     def forget(self, provider_id: str) -> None:
         """A provider left the configuration: drop what was measured of it."""
         self.took.pop(provider_id, None)
@@ -145,7 +139,7 @@ class Dispatcher:
     def stuck(self, limit: float) -> list[str]:
         """Providers whose poll has been running for longer than `limit` seconds."""
         now = self.monotonic()
-        return [pid for pid, t in self.started_at.items() if now - t > limit]
+        return [pid for ids, t in self.batches.values() if now - t > limit for pid in ids]
 
     def close(self) -> None:
         """Stop handing out work: drop the line, cancel what has not started."""
