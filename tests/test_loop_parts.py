@@ -517,9 +517,16 @@ def test_a_new_url_is_probed_again(store, clock):
     with capture_logs() as logs:
         poll(ledger, fetcher, first)
     assert [e["format"] for e in events(logs, "format_detected")] == ["incidentio"]
+    assert store.poll_states()["p"].detected_format == "incidentio"  # stored with the poll's record
     moved = Provider(id="p", name="P", url="https://b.example")
     ledger.load([moved])  # as a restart or SIGHUP does with the new config
     with capture_logs() as logs:
         assert poll(ledger, fetcher, moved) == "ok"
     assert [e["format"] for e in events(logs, "format_detected")] == ["statuspage"]
+    assert store.poll_states()["p"].detected_format == "statuspage"
     assert events(logs, "url_changed") and events(logs, "first_contact")
+    ledger.load([first])  # back: probed again, and its views answer 304 (nothing else to write)
+    with capture_logs() as logs:
+        poll(ledger, fetcher, first)
+    assert [e["format"] for e in events(logs, "format_detected")] == ["incidentio"]
+    assert store.poll_states()["p"].detected_format == "incidentio"

@@ -108,10 +108,12 @@ class Ledger:
         now = self.now()
         self.counts["polls"] += 1
         self.quiet.pop(p.id, None)  # whatever is written now supersedes it
-        if outcome.detected and outcome.error is None:
-            self.store.remember_format(p.id, outcome.detected)
-            state.detected_format = outcome.detected
-            self.log.info("format_detected", provider=p.name, provider_id=p.id, format=outcome.detected)
+        detected = outcome.detected if outcome.error is None else None
+        if detected:
+            self.log.info("format_detected", provider=p.name, provider_id=p.id, format=detected)
+            if outcome.parsed is None:  # nothing else to write: remember it alone
+                self.store.remember_format(p.id, detected)
+                state.detected_format = detected
         for view in outcome.failed_views:
             self._log_view_failure(p, view.url, view.error)
         if outcome.error is not None:
@@ -146,8 +148,10 @@ class Ledger:
         claim = self.store.record(
             p.id, outcome.parsed.incidents, now=now, source=self.source, policy=self._policy(p),
             lease=self.outbox.lease(),
-            poll=PollRecord(outcome.format, outcome.cache, url=p.url, listed=outcome.listed, grace=outcome.grace),
+            poll=PollRecord(outcome.format, outcome.cache, url=p.url, listed=outcome.listed, grace=outcome.grace,
+                            detected=detected),
         )
+        state.detected_format = detected or state.detected_format
         self._keep(state, outcome)
         state.polled_format, state.last_ok_at, state.gone = outcome.format, now, claim.gone
         state.first_polled_at = state.first_polled_at or now
