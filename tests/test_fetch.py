@@ -261,6 +261,42 @@ class RawServer:
         self.sock.close()
 
 
+def test_a_redirect_body_is_read_only_when_short_and_only_until_the_deadline():
+    """requests reads a redirect's whole body even when told not to follow it (to prepare
+    Response.next), with no cap and no deadline. tracker reads one only when it is short, and
+    only until the request's deadline: a huge one is never pulled in, a trickling one cannot
+    hold a worker past the deadline."""
+    target = RawServer(lambda conn: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"))
+    sent = []
+
+    def huge(conn):  # a chunked 302 body of up to 64 MiB
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + target.url.encode()
+                     + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sent.append(0)
+        for _ in range(1024):
+            conn.sendall(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+            sent[-1] += 0x10000
+
+    def trickle(conn):  # a short 302 body sent a byte every 0.1 s (bounded: 4 s)
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + target.url.encode() + b"\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(40):
+            conn.sendall(b" ")
+            time.sleep(0.1)
+
+    srv, slow = RawServer(huge), RawServer(trickle)
+    try:
+        assert Fetcher(allow_private=True).get(srv.url).body == b"{}"
+        assert sent and sent[0] < 16 * 1024 * 1024  # the client left; the rest was never sent
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="within 1 s"):
+            Fetcher(timeout=1.0, allow_private=True).get(slow.url)
+        assert time.monotonic() - started < 2.5
+    finally:
+        for s in (srv, slow, target):
+            s.close()
+
+
 def test_redirect_to_another_scheme_is_refused():
     srv = RawServer(lambda conn: conn.sendall(
         b"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n"))
@@ -329,6 +365,71 @@ def test_each_thread_gets_its_own_session():
     assert len({id(s) for s in sessions}) == 3
     assert f.session() is f.session()
     f.close()
+
+
+class KeepAliveServer:
+    """An HTTP/1.1 server on 127.0.0.1 that keeps connections open and counts them:
+    path -> (status, body, extra headers)."""
+
+    def __init__(self, routes: dict[str, tuple[int, bytes, dict[str, str]]]):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                server.connections += 1
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status, body, headers = routes[self.path]
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v.replace("{base}", server.base))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.connections = 0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_short_error_or_redirect_answer_leaves_its_connection_open_for_the_next_request():
+    """A probe's 404 is read to its end, so the page's own request that follows reuses the
+    connection (on a real page: no second TLS handshake); so is a redirect's body. A long error
+    body is not read: that connection is dropped."""
+    srv = KeepAliveServer({
+        "/proxy/x": (404, b"<html>not found</html>", {}),
+        "/api/v2/incidents.json": (200, b"{}", {}),
+        "/old": (301, b"<html>moved</html>", {"Location": "{base}/api/v2/incidents.json"}),
+        "/big": (500, b"x" * (2 * 1024 * 1024), {}),
+    })
+    f = Fetcher()
+    try:
+        with pytest.raises(HTTPStatusError, match="404"):
+            f.get(srv.base + "/proxy/x")
+        assert f.get(srv.base + "/api/v2/incidents.json").body == b"{}"
+        assert f.get(srv.base + "/old").body == b"{}"
+        assert srv.connections == 1
+        with pytest.raises(HTTPStatusError, match="500"):
+            f.get(srv.base + "/big")
+        assert f.get(srv.base + "/api/v2/incidents.json").body == b"{}"
+        assert srv.connections == 2
+    finally:
+        f.close()
+        srv.close()
 
 
 # -- describe_body: what a wrong answer was, in a few words -------------------------------------

@@ -35,6 +35,11 @@ USER_AGENT = f"tracker/{__version__} (status page poller; python-requests/{reque
 MAX_REDIRECTS = 5
 PREPARED_CACHE = 10_000  # prepared URLs kept (one per URL polled)
 CHUNK = 64 * 1024
+# An error or redirect answer this short is read to its end, so that its connection goes back
+# to the pool: closed unread, the next request to the host (the page itself after a probe's
+# 404, a redirect's target on the same host) pays a new connection and, on a real page, a TLS
+# handshake. A longer one is dropped with its connection.
+DRAIN_MAX = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # NAT64 (RFC 6052): 64:ff9b::a9fe:a9fe is 169.254.169.254 behind a NAT64 gateway.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -65,6 +70,16 @@ class HTTPStatusError(FetchError):
         super().__init__(f"HTTP {status}" + (f" (Retry-After: {retry_after[:40]})" if retry_after else ""))
 
 
+class _Session(requests.Session):
+    """A Session that never takes a redirect itself: Fetcher.get follows them, after looking
+    at each target. Told not to follow one, Session.send still asks for the target (to prepare
+    Response.next) and then reads the redirect's whole body: no size cap, no deadline (a 302
+    trickling a byte at a time held a worker for as long as it trickled)."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 class Fetcher:
     """Thread-safe: each thread that calls get() gets its own Session (connection pool)."""
 
@@ -87,7 +102,7 @@ class Fetcher:
     def session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
         if s is None:
-            s = requests.Session()
+            s = _Session()
             s.headers["User-Agent"] = self.user_agent
             s.headers["Accept"] = "application/json"
             s.max_redirects = MAX_REDIRECTS  # unused: get() follows redirects itself
@@ -159,16 +174,19 @@ class Fetcher:
             for hop in range(MAX_REDIRECTS + 1):
                 with self._send(session, current, headers, (connect, read)) as r:
                     if r.status_code in REDIRECT_STATUSES and "location" in r.headers:
-                        target = requests.utils.requote_uri(urljoin(r.url, session.get_redirect_target(r)))
+                        location = requests.Session.get_redirect_target(session, r)
+                        target = requests.utils.requote_uri(urljoin(r.url, location))
                         if hop == MAX_REDIRECTS:
                             raise FetchError(f"more than {MAX_REDIRECTS} redirects")
                         _check_redirect(url, target, allow_private)
                         current = target
+                        _drain(r, started, self.timeout)
                         continue
                     if r.status_code == 304:
                         r.content  # reach the (empty) body's end so the connection is kept alive
                         return Fetched(304, None, "", etag, last_modified, r.url)
                     if r.status_code >= 400 or r.status_code < 200:
+                        _drain(r, started, self.timeout)
                         raise HTTPStatusError(r.status_code, r.headers.get("Retry-After"))
                     buf = bytearray()
                     for chunk in _chunks(r):
@@ -220,6 +238,20 @@ def _chunks(r: requests.Response):
         return
     while chunk := read1(CHUNK, decode_content=True):
         yield chunk
+
+
+def _drain(r: requests.Response, started: float, timeout: float) -> None:
+    """Read a short answer's body to its end (DRAIN_MAX), within the request's deadline. Any
+    trouble just leaves the connection to be closed, as it would have been."""
+    length = r.headers.get("Content-Length", "")
+    if not length.isdigit() or int(length) > DRAIN_MAX:
+        return
+    try:
+        for _chunk in _chunks(r):
+            if time.monotonic() - started > timeout:
+                return
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        return
 
 
 def _check_redirect(origin: str, target: str, allow_private: bool | None) -> None:
