@@ -151,6 +151,17 @@ def old_tree(path: str) -> tuple[list[str], dict]:
     return [sys.executable, "-m", "tracker"], {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
 
 
+def byte_compile(env: dict | None = None) -> str:
+    """Byte-compile the tracker package a run with `env` imports, as `pip install .` does:
+    measured without .pyc files (PYTHONDONTWRITEBYTECODE, an editable install), every start
+    would compile tracker's modules from source first (about 0.1 s here), which an installed
+    tracker never does. Returns the package's directory."""
+    where = subprocess.run([sys.executable, "-c", "import os, tracker; print(os.path.dirname(tracker.__file__))"],
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", where], check=True, stdout=subprocess.DEVNULL)
+    return where
+
+
 def write_config(path: Path, port: int, n: int, interval: int = 60) -> None:
     lines = [f"interval = {interval}", "workers = 8", ""]
     for i in range(n):
@@ -301,6 +312,9 @@ def main() -> int:
     ap.add_argument("--old-tree", help="also measure this checkout (PYTHONPATH): cold, 304, and with --steady")
     ap.add_argument("--profile", action="store_true", help="also run cold 1000 under cProfile")
     ap.add_argument("--timeout", type=float, default=900.0, help="limit for each tracker run")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="cold runs per provider count (alternating with the old tree's): figures vary by "
+                         "a third from run to run on a VM, so compare several")
     ap.add_argument("--payload", default=str(FIXTURE),
                     help="the page every provider serves (default: GitHub's 332 KB incidents.json; "
                          "tests/fixtures/dropbox-incidents-2024-01-03.json is a real 166 KiB one)")
@@ -318,23 +332,25 @@ def main() -> int:
         port = parent.recv()
         with tempfile.TemporaryDirectory(prefix="tracker-bench-") as tmp:
             work = Path(tmp)
+            trees = [("", TRACKER, None)]
+            if args.old_tree:
+                trees.append((" (old tree)", *old_tree(args.old_tree)))
+            for label, _command, env in trees:
+                print(f"byte-compiled {byte_compile(env)}", file=sys.stderr)
             for n in counts:
-                cfg, db = work / f"run-{n}.toml", work / f"run-{n}.db"
-                write_config(cfg, port, n)
-                results.append(run_once("cold", work, cfg, db, port, n, args.timeout))
-                results.append(run_once("304", work, cfg, db, port, n, args.timeout))
-                if args.old_tree:
-                    command, env = old_tree(args.old_tree)
-                    cfg, db = work / f"old-{n}.toml", work / f"old-{n}.db"
-                    write_config(cfg, port, n)
-                    for name in ("cold (old tree)", "304 (old tree)"):
-                        results.append(run_once(name, work, cfg, db, port, n, args.timeout, prefix=command, env=env))
+                for rep in range(args.repeat):
+                    for t, (label, command, env) in enumerate(trees):
+                        write_config(work / f"run-{n}-{t}-{rep}.toml", port, n)
+                        results.append(run_once("cold" + label, work, work / f"run-{n}-{t}-{rep}.toml",
+                                                work / f"run-{n}-{t}-{rep}.db", port, n, args.timeout,
+                                                prefix=command, env=env))
+                for t, (label, command, env) in enumerate(trees):  # again on the first cold run's database
+                    results.append(run_once("304" + label, work, work / f"run-{n}-{t}-0.toml",
+                                            work / f"run-{n}-{t}-0.db", port, n, args.timeout,
+                                            prefix=command, env=env))
             if not args.skip_daemon:
                 results.append(daemon(work, port, args.daemon_providers, args.daemon_seconds))
             if args.steady:
-                trees = [("", TRACKER, None)]
-                if args.old_tree:
-                    trees.append((" (old tree)", *old_tree(args.old_tree)))
                 for label, command, env in trees:
                     results.append(steady(work, port, args.daemon_providers, args.steady_from, args.steady_to,
                                           name="steady" + label, tracker=command, env=env))
