@@ -248,11 +248,10 @@ def html_to_text(value: str, *, markup: bool | None = None) -> str:
         plain = value
         if "\r" in plain and plain.count("\r") == plain.count("\r\n"):
             plain = plain.replace("\r\n", "\n")  # CRLF line ends only: what clean() makes of them
-        if "\n\n\n" not in plain and all(line.isprintable() and not line.endswith((" ", "\t"))
-                                            for line in plain.split("\n")):
-            # Most plain text: nothing below would change it. (isprintable() is False for every
-            # control, escape, zero-width and bidi character _UNSAFE names, and a few more that
-            # then take the long way.)
+        if "\n\n\n" not in plain and " \n" not in plain and plain.replace("\n", "").isprintable():
+            # Most plain text: nothing below would change it. (isprintable() is False for tab
+            # and every control, escape, zero-width and bidi character _UNSAFE names, and a few
+            # more that then take the long way; the last line's trailing spaces go with strip().)
             return plain.strip()
         value = plain
     if _UNSAFE.search(value):

@@ -41,13 +41,13 @@ def _is_html(body: str) -> bool:
 
 def _names(items: Any) -> tuple[str, ...]:
     """Component names from `components` / `affected_components` (either may be null)."""
-    if not isinstance(items, list):
+    if not items or not isinstance(items, list):
         return ()
     names: list[str] = []
     for item in items:
         name = item.get("name") if isinstance(item, dict) else None
-        if isinstance(name, str) and name.strip() and name.strip() not in names:
-            names.append(name.strip())
+        if isinstance(name, str) and (name := name.strip()) and name not in names:
+            names.append(name)
     return tuple(names)
 
 
