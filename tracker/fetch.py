@@ -143,7 +143,9 @@ class Fetcher:
         if prepared_url is None:
             if len(self._prepared) > PREPARED_CACHE:
                 self._prepared.clear()  # providers come and go (SIGHUP); never grow without bound
-            prepared_url = self._prepared[url] = session.prepare_request(requests.Request("GET", url)).url
+            preparing = requests.PreparedRequest()
+            preparing.prepare_url(url, None)  # quoted, IDNA: the URL alone, no session settings to merge
+            prepared_url = self._prepared[url] = preparing.url
         request = requests.PreparedRequest()
         request.method, request.url, request.body = "GET", prepared_url, None
         request.headers = CaseInsensitiveDict(session.headers)
