@@ -1,4 +1,5 @@
-"""Keeping a long-running daemon's memory where its work is, on glibc (Linux); no-ops elsewhere.
+"""Keeping a long-running daemon's memory where its work is (glibc's allocator on Linux; a no-op
+elsewhere), and the garbage collector out of its way.
 
 A cold cycle reads hundreds of pages at once in the worker threads (a 332 KB body, its decoded
 JSON and the parsed incidents, per poll in flight). Python frees them, but glibc keeps freed heap
@@ -9,12 +10,22 @@ settings and a trim keep the steady daemon near what it uses:
 * a fixed mmap threshold (`M_MMAP_THRESHOLD`, 128 KiB), so page bodies live in their own mappings
   and go back to the system when freed;
 * `malloc_trim(0)` after a busy stretch, returning what is free at the top of the heaps.
+
+The cyclic garbage collector is tuned for the same work (any platform). A cold cycle allocates
+objects by the hundred thousand (decoded pages, parsed incidents, requests' own), and at the
+default threshold (a young collection every 700 new objects) a 200-provider cold run made some
+180 young, 16 middle and one or two full collections, the full ones walking every object
+imported at start: 0.07-0.11 s of its CPU, finding next to nothing. Young collections now come
+every 10,000 new objects, and what was built while starting (modules, configuration) is frozen
+so that no collection walks it again. Reference counting still frees everything that is not a
+cycle at once; cycles wait at most 10,000 allocations longer.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
@@ -30,8 +41,15 @@ except OSError:  # pragma: no cover - no C library to speak to
     _libc = None
 
 
+GC_YOUNG = 10_000  # new objects between young collections (CPython's default: 700)
+
+
 def tune() -> bool:
-    """Set the arena cap and the mmap threshold; call before worker threads start."""
+    """Tune the collector and set the arena cap and the mmap threshold; call once started,
+    before worker threads start. Returns whether glibc took the settings."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG, older, oldest)
     if _libc is None:
         return False
     return bool(_libc.mallopt(M_ARENA_MAX, 2)) and bool(_libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024))
