@@ -71,11 +71,12 @@ def test_health_is_ok_when_every_provider_succeeded_recently(tmp_path):
 
 def test_health_fails_with_one_line_per_late_provider(tmp_path):
     db = tmp_path / "t.db"
-    record_poll(db, ago(minutes=14))
+    last_ok = ago(minutes=14)
+    record_poll(db, last_ok)
     fail(db, 5, ago(minutes=1))
     result = invoke("health", "--db", str(db), code=1)
     (line,) = result.stdout.splitlines()
-    when = ago(minutes=14)[:19].replace("T", " ")
+    when = last_ok[:19].replace("T", " ")  # the same instant: computing it again may cross a second
     assert line == f"openai: last success {when} UTC (14 min ago; max age 3 min), 5 failures: HTTP 503"
     # A failing provider whose last success is recent enough is not late.
     invoke("health", "--db", str(db), "--max-age", "20m")
