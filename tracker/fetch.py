@@ -247,10 +247,12 @@ def _drain(r: requests.Response, started: float, timeout: float) -> None:
     """Read a short answer's body to its end (DRAIN_MAX), within the request's deadline. Any
     trouble just leaves the connection to be closed, as it would have been."""
     length = r.headers.get("Content-Length", "")
-    if not length.isdigit() or int(length) > DRAIN_MAX:
+    read1 = getattr(r.raw, "read1", None)  # None: urllib3 1.x (the connection is dropped)
+    if read1 is None or not length.isdigit() or int(length) > DRAIN_MAX:
         return
     try:
-        for _chunk in _chunks(r):
+        # As sent, not decompressed: a short gzip error page may unpack to megabytes.
+        while read1(CHUNK, decode_content=False):
             if time.monotonic() - started > timeout:
                 return
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
