@@ -24,7 +24,6 @@ cycle at once; cycles wait at most 10,000 allocations longer.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 
 M_MMAP_THRESHOLD = -3
@@ -32,11 +31,11 @@ M_ARENA_MAX = -8
 
 _libc = None
 try:
-    _name = ctypes.util.find_library("c")
-    if _name:
-        _libc = ctypes.CDLL(_name)
-        if not hasattr(_libc, "mallopt") or not hasattr(_libc, "malloc_trim"):
-            _libc = None
+    # The interpreter's own symbols, the C library's among them: find_library("c") would run
+    # `ldconfig -p` in a subprocess on every start to name the same library.
+    _libc = ctypes.CDLL(None)
+    if not hasattr(_libc, "mallopt") or not hasattr(_libc, "malloc_trim"):
+        _libc = None  # not glibc (musl, macOS): nothing to tune
 except OSError:  # pragma: no cover - no C library to speak to
     _libc = None
 
