@@ -111,6 +111,14 @@ def test_only_common_reduces_html(name: str) -> None:
         ("<p>  many   spaces\u00a0here  </p>\r\n<p>next</p>", "many spaces here\n\nnext"),
         ("<p>one</p><p></p><p><br></p><p>two</p>", "one\n\ntwo"),
         ("<p>\x1b[31mred\x1b[0m\x07 text\u202e</p>", "red text"),
+        # Line breaks alone (most Statuspage markup), with and without spacing to tidy.
+        ("First line.<br /><br />Second  line  with  runs.<br />Third", "First line.\n\nSecond line with runs.\nThird"),
+        ("a<br /> b <br/>c ", "a\nb\nc"),
+        ("a<BR>b\u3000c<br>", "a\nb c"),
+        ("a<br>\tb", "a\nb"),
+        ("x<br />y &amp; z<br/>", "x\ny & z"),
+        ("a<br><br><br><br>b", "a\n\nb"),
+        ("<br />lead", "lead"),
     ],
 )
 def test_html_to_text(markup: str, text: str) -> None:

@@ -144,6 +144,9 @@ _MAX_OPEN_LINKS = 16  # nested <a> deeper than this are read as text (keeps host
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _MANY_NEWLINES = re.compile(r"\n{3,}")
+# <br>, <br/>, <br />, </br>: what _reduce() makes a line break; text with no other markup and
+# no entity needs nothing else of it (Statuspage bodies are mostly lines joined by <br />).
+_BR = re.compile(r"</?br\s*/?>", re.IGNORECASE)
 # Any character text.clean() would change in multiline mode: tab, CR and the other C0/C1
 # controls (escape sequences start with one), DEL, zero-width and bidi controls.
 _UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -239,26 +242,35 @@ def html_to_text(value: str, *, markup: bool | None = None) -> str:
     Every text: CR/CRLF -> LF, no-break spaces -> spaces, control, escape and bidi characters
     removed, trailing spaces and more than one blank line in a row removed.
     """
+    # The checks below run at C speed over the whole text; the work they guard runs per line
+    # or per character in Python, and most texts need none of it. (isprintable() is False for
+    # every whitespace character but the space, and for every control, escape, zero-width and
+    # bidi character _UNSAFE names.)
     if markup if markup is not None else _LOOKS_HTML.search(value):
-        value = _reduce(value).replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-        value = "\n".join(" ".join(line.split()) for line in value.split("\n"))
+        text = _BR.sub("\n", value)  # most markup on status pages is line breaks alone
+        if "<" in text or "&" in text:
+            text = _reduce(value)
+        value = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+        printable = value.replace("\n", "").isprintable()
+        if not printable:  # tabs, other whitespace, controls: runs of any whitespace, line by line
+            value = "\n".join(" ".join(line.split()) for line in value.split("\n"))
+        else:  # the space is the only whitespace besides line breaks: the same, at C speed
+            while "  " in value:
+                value = value.replace("  ", " ")
+            value = value.replace(" \n", "\n").replace("\n ", "\n")
     else:
         if "\xa0" in value:
             value = value.replace("\xa0", " ")
-        plain = value
-        if "\r" in plain and plain.count("\r") == plain.count("\r\n"):
-            plain = plain.replace("\r\n", "\n")  # CRLF line ends only: what clean() makes of them
-        if "\n\n\n" not in plain and " \n" not in plain and plain.replace("\n", "").isprintable():
-            # Most plain text: nothing below would change it. (isprintable() is False for tab
-            # and every control, escape, zero-width and bidi character _UNSAFE names, and a few
-            # more that then take the long way; the last line's trailing spaces go with strip().)
-            return plain.strip()
-        value = plain
-    if _UNSAFE.search(value):
+        if "\r" in value and value.count("\r") == value.count("\r\n"):
+            value = value.replace("\r\n", "\n")  # CRLF line ends only: what clean() makes of them
+        printable = value.replace("\n", "").isprintable()
+    if not printable and _UNSAFE.search(value):
         value = clean(value, multiline=True)
-    else:  # what clean() leaves of text without a control character, at a fraction of its cost
-        value = "\n".join(line.rstrip() for line in value.split("\n")).strip("\n")
-    return _MANY_NEWLINES.sub("\n\n", value).strip()
+    elif " \n" in value or not printable:  # trailing spaces (or tabs); what clean() leaves of text
+        value = "\n".join(line.rstrip() for line in value.split("\n"))
+    if "\n\n\n" in value:
+        value = _MANY_NEWLINES.sub("\n\n", value)
+    return value.strip()
 
 
 def clean_text(value: Any, *, markup: bool | None = None) -> str:
