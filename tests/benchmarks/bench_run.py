@@ -335,7 +335,7 @@ def main() -> int:
             trees = [("", TRACKER, None)]
             if args.old_tree:
                 trees.append((" (old tree)", *old_tree(args.old_tree)))
-            for label, _command, env in trees:
+            for _label, _command, env in trees:
                 print(f"byte-compiled {byte_compile(env)}", file=sys.stderr)
             for n in counts:
                 for rep in range(args.repeat):
