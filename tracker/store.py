@@ -30,7 +30,8 @@ from .models import CLOSED_STATUSES, Cached, Incident, PollState, source_digest
 from .policy import Policy
 from .times import iso, now_iso
 
-# "status NOT IN (…)" of an incident still open, for SQL (the statuses are constants, not input)
+# "status NOT IN (…)" of an incident still open, for SQL (the statuses are constants, not input);
+# "i.{OPEN}" for a table named i
 OPEN = "status NOT IN (" + ",".join(f"'{x}'" for x in sorted(CLOSED_STATUSES)) + ")"
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write lock
 CHUNK = 400  # rows per multi-row statement (well under SQLite's variable limit)
@@ -750,11 +751,10 @@ class Store:
 
     def provider_summaries(self) -> dict[str, dict[str, Any]]:
         """Poll state and counts per provider id."""
-        closed = ",".join(f"'{s}'" for s in sorted(CLOSED_STATUSES))
         rows = self.conn.execute(
             "SELECT p.*, "
             " (SELECT count(*) FROM incidents i WHERE i.provider_id = p.id) AS incidents, "
-            f" (SELECT count(*) FROM incidents i WHERE i.provider_id = p.id AND i.status NOT IN ({closed}))"
+            f" (SELECT count(*) FROM incidents i WHERE i.provider_id = p.id AND i.{OPEN})"
             "   AS open_incidents, "
             " (SELECT count(*) FROM updates u WHERE u.provider_id = p.id) AS updates "
             "FROM providers p"
@@ -776,8 +776,7 @@ class Store:
             where.append(f"i.provider_id IN ({','.join('?' * len(provider_ids))})")
             args.extend(provider_ids)
         if open_only:
-            where.append(f"i.status NOT IN ({','.join('?' * len(CLOSED_STATUSES))})")
-            args.extend(sorted(CLOSED_STATUSES))
+            where.append(f"i.{OPEN}")
         if since:
             # "Created or updated since": an incident opened last month and still moving this
             # week belongs to "since Monday" (the page's updated_at, or a newer update of it).
