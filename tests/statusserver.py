@@ -54,6 +54,8 @@ class Route:
     # endpoints whose answer depends on the query (incident.io's start_at/end_at windows).
     respond: Any = None
     queries: list[str] = field(default_factory=list)  # the path and query of each request
+    location: str | None = None  # answer 301 to here (with a short HTML body)
+    error_body: bytes | None = None  # the body of a non-200 answer (default: a short HTML page)
 
     def set_json(self, payload: Any) -> None:
         self.body = json.dumps(payload).encode()
@@ -87,6 +89,7 @@ class StatusServer:
     routes: dict[str, Route] = field(default_factory=dict)
     request_started: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: int = 0  # TCP connections accepted (HTTP/1.1 keeps them open between requests)
 
     def __post_init__(self) -> None:
         server = self
@@ -97,6 +100,11 @@ class StatusServer:
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server.lock:
+                    server.connections += 1
 
             def do_GET(self) -> None:
                 route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
@@ -124,8 +132,11 @@ class StatusServer:
                     return
                 if route.hang_seconds:
                     time.sleep(route.hang_seconds)
+                if route.location is not None:
+                    self._send(301, b"<html><body>moved</body></html>", "text/html", {"Location": route.location})
+                    return
                 if route.status != 200:
-                    self._send(route.status, b"<html><body>error</body></html>", "text/html")
+                    self._send(route.status, route.error_body or b"<html><body>error</body></html>", "text/html")
                     return
                 if route.respond is not None:
                     self._send(200, json.dumps(route.respond(self.path)).encode(), "application/json")

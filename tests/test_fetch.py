@@ -16,6 +16,8 @@ from tracker import __version__
 from tracker.errors import FetchError
 from tracker.fetch import Fetcher, HTTPStatusError, describe_body
 
+from statusserver import StatusServer
+
 URL = "https://status.example.test/api/v2/incidents.json"
 
 
@@ -367,69 +369,28 @@ def test_each_thread_gets_its_own_session():
     f.close()
 
 
-class KeepAliveServer:
-    """An HTTP/1.1 server on 127.0.0.1 that keeps connections open and counts them:
-    path -> (status, body, extra headers)."""
-
-    def __init__(self, routes: dict[str, tuple[int, bytes, dict[str, str]]]):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                server.connections += 1
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                status, body, headers = routes[self.path]
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers.items():
-                    self.send_header(k, v.replace("{base}", server.base))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.connections = 0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_a_short_error_or_redirect_answer_leaves_its_connection_open_for_the_next_request():
     """A probe's 404 is read to its end, so the page's own request that follows reuses the
     connection (on a real page: no second TLS handshake); so is a redirect's body. A long error
     body is not read: that connection is dropped."""
-    srv = KeepAliveServer({
-        "/proxy/x": (404, b"<html>not found</html>", {}),
-        "/api/v2/incidents.json": (200, b"{}", {}),
-        "/old": (301, b"<html>moved</html>", {"Location": "{base}/api/v2/incidents.json"}),
-        "/big": (500, b"x" * (2 * 1024 * 1024), {}),
-    })
-    f = Fetcher()
-    try:
-        with pytest.raises(HTTPStatusError, match="404"):
-            f.get(srv.base + "/proxy/x")
-        assert f.get(srv.base + "/api/v2/incidents.json").body == b"{}"
-        assert f.get(srv.base + "/old").body == b"{}"
-        assert srv.connections == 1
-        with pytest.raises(HTTPStatusError, match="500"):
-            f.get(srv.base + "/big")
-        assert f.get(srv.base + "/api/v2/incidents.json").body == b"{}"
-        assert srv.connections == 2
-    finally:
-        f.close()
-        srv.close()
+    with StatusServer() as srv:  # /proxy/x is no route: a short 404
+        srv.route("/api/v2/incidents.json").body = b"{}"
+        srv.route("/old").location = srv.base + "/api/v2/incidents.json"
+        big = srv.route("/big")
+        big.status, big.error_body = 500, b"x" * (2 * 1024 * 1024)
+        f = Fetcher()
+        try:
+            with pytest.raises(HTTPStatusError, match="404"):
+                f.get(srv.base + "/proxy/x")
+            assert f.get(srv.base + "/api/v2/incidents.json").body == b"{}"
+            assert f.get(srv.base + "/old").body == b"{}"
+            assert srv.connections == 1
+            with pytest.raises(HTTPStatusError, match="500"):
+                f.get(srv.base + "/big")
+            assert f.get(srv.base + "/api/v2/incidents.json").body == b"{}"
+            assert srv.connections == 2
+        finally:
+            f.close()
 
 
 # -- describe_body: what a wrong answer was, in a few words -------------------------------------
