@@ -67,3 +67,27 @@ def test_wrong_shape_is_a_parse_error(payload):
 def test_a_statuspage_payload_is_not_taken_for_incidentio():
     with pytest.raises(ParseError, match="not an incident.io status page payload"):
         incidentio.parse(load("github-incidents-2026-07-31.json"))
+
+
+@pytest.mark.parametrize("name, copy", [
+    ("openai-incidents-2025-11-15.json", True),
+    ("openai-summary-2025-11-14.json", True),
+    ("dropbox-incidents-2024-01-03.json", False),
+    ("github-incidents-2026-07-31.json", False),
+    ("github-incidents-unresolved-2026-04-17.json", False),
+    ("github-summary-2026-07-31.json", False),
+    ("atlassian-incidents-2024-01-31.json", False),
+    ("hyper-incidents-2023-04-10.json", False),
+    ("cloudflare-summary-2025-11-18T1444Z.json", False),
+])
+def test_incidentio_copy_of_the_statuspage_api_is_told_by_its_ids(name, copy):
+    """`format = "auto"` reads a page as Statuspage first: incident.io's copy must say whose it is."""
+    from tracker.adapters import ADAPTERS
+
+    payload = json.loads((FIXTURES / name).read_bytes())
+    assert incidentio.is_compatible_copy(payload) is copy
+    assert ADAPTERS["statuspage"](payload).served_by == ("incidentio" if copy else None)
+    # The archived weeks hold the copy's incidents without their page object: the ids tell.
+    if name == "openai-incidents-2025-11-15.json":
+        week = json.loads((FIXTURES / "openai-compat-incidents-weekly-2026-W31.json").read_bytes())
+        assert incidentio.is_compatible_copy({"incidents": [item["raw"] for item in week]})

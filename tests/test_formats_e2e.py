@@ -177,7 +177,8 @@ def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path)
     summary = data("openai-incidentio-proxy-2026-10-06.json")
     summary["summary"]["ongoing_incidents"] = [openai_incident()]
     server.route("/openai/proxy/127.0.0.1", summary)
-    server.route("/openai/api/v2/incidents.json", {"page": {}, "incidents": []})
+    # The compatible copy, cut to no incidents: read as Statuspage first, its ULID ids say "a copy"
+    server.route("/openai/api/v2/incidents.json", {**data("openai-incidents-2025-11-15.json"), "incidents": []})
     config = write_config(tmp_path / "t.toml", [{"name": "OpenAI", "url": f"{server.base}/openai"}])
     tracker = Tracker(config, tmp_path / "t.db")
     code, records, err = tracker.once()
@@ -187,9 +188,10 @@ def test_auto_detects_incidentio_by_one_probe_and_remembers_it(server, tmp_path)
     assert len(updates_of(records)) == 5
     code, records, err = tracker.once()
     assert not [r for r in records if r["event"] == "format_detected"]  # remembered, no second probe
-    # The probe, then the summary as a view; the second run asked each view once (304s).
+    # The copy read as Statuspage, the probe of the summary, then each view; the second run
+    # asked each view once (304s).
     assert server.routes["/openai/proxy/127.0.0.1"].requests == 3
-    assert server.routes["/openai/api/v2/incidents.json"].requests == 2
+    assert server.routes["/openai/api/v2/incidents.json"].requests == 3
     listing = json.loads(subprocess.run([*tracker_command(), "providers", "--json", "--config", str(config),
                                          "--db", str(tracker.db)], capture_output=True, text=True).stdout)
     assert listing[0]["format"] == "auto" and listing[0]["detected_format"] == "incidentio"

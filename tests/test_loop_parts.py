@@ -509,7 +509,10 @@ def test_a_new_url_is_probed_again(store, clock):
     summary = (FIXTURES / "openai-incidentio-proxy-2026-10-06.json").read_bytes()
     fetcher = PageFetcher({
         "https://a.example/proxy/a.example": summary,
-        "https://a.example/api/v2/incidents.json": body({"page": {}, "incidents": []}),
+        # incident.io's copy of the Statuspage API, cut to no incidents: its ULID page id says
+        # whose it is
+        "https://a.example/api/v2/incidents.json": body({**payload("openai-incidents-2025-11-15.json"),
+                                                         "incidents": []}),
         "https://b.example/api/v2/incidents.json": body(payload()),
     })
     first = Provider(id="p", name="P", url="https://a.example")
@@ -530,3 +533,53 @@ def test_a_new_url_is_probed_again(store, clock):
         poll(ledger, fetcher, first)
     assert [e["format"] for e in events(logs, "format_detected")] == ["incidentio"]
     assert store.poll_states()["p"].detected_format == "incidentio"
+
+
+# -- reading a page of unknown platform (`format = "auto"`) ----------------------------------
+
+
+def auto(host: str) -> Provider:
+    return Provider(id=host, name=host, url=f"https://{host}")
+
+
+def test_auto_reads_a_statuspage_page_with_its_one_request():
+    """The probe's read of the Statuspage endpoint is the poll's own: nothing else is asked."""
+    page = (FIXTURES / "dropbox-incidents-2024-01-03.json").read_bytes()
+    fetcher = PageFetcher({"https://s.example/api/v2/incidents.json": page})
+    outcome = read(auto("s.example"), fetcher, now="2024-01-03T12:00:00.000Z")
+    assert outcome.error is None and (outcome.format, outcome.detected) == ("statuspage", "statuspage")
+    assert fetcher.requests == ["https://s.example/api/v2/incidents.json"]
+    assert len(outcome.parsed.incidents) == len(json.loads(page)["incidents"]) == 50
+    assert outcome.cache["https://s.example/api/v2/incidents.json"].etag  # kept for the next poll's 304
+
+
+def test_auto_tells_incidentio_by_its_summary_whether_or_not_it_serves_the_copy():
+    copy = (FIXTURES / "openai-incidents-2025-11-15.json").read_bytes()
+    summary = (FIXTURES / "openai-incidentio-proxy-2026-10-06.json").read_bytes()
+    both = PageFetcher({"https://i.example/api/v2/incidents.json": copy, "https://i.example/proxy/i.example": summary})
+    outcome = read(auto("i.example"), both, now="2025-11-15T02:00:00.000Z")
+    assert outcome.error is None and outcome.detected == "incidentio"
+    assert [v.name for v in outcome.views] == ["summary", "incidents"]
+    # The copy's ULID ids said "a copy": the summary was asked (the probe), then each view read.
+    assert both.requests == ["https://i.example/api/v2/incidents.json", "https://i.example/proxy/i.example",
+                             "https://i.example/proxy/i.example", "https://i.example/api/v2/incidents.json"]
+    # A page that does not serve the copy is recognised by its summary too.
+    no_copy = PageFetcher({"https://n.example/proxy/n.example": summary})
+    outcome = read(auto("n.example"), no_copy, now="2025-11-15T02:00:00.000Z")
+    assert outcome.error is None and outcome.detected == "incidentio"
+    assert [v.name for v in outcome.failed_views] == ["incidents"]
+    assert no_copy.requests == ["https://n.example/api/v2/incidents.json", "https://n.example/proxy/n.example",
+                                "https://n.example/proxy/n.example", "https://n.example/api/v2/incidents.json"]
+
+
+def test_auto_on_a_page_nothing_reads_or_nobody_answers():
+    """Nothing recognised: the Statuspage read's own error, and nothing remembered. No answer at
+    all: the poll fails at once, without asking further URLs of a host that is down."""
+    fetcher = PageFetcher({})
+    outcome = read(auto("x.example"), fetcher, now="2025-11-15T02:00:00.000Z")
+    assert (outcome.error, outcome.detected) == ("HTTP 404", None)
+    assert fetcher.requests == ["https://x.example/api/v2/incidents.json", "https://x.example/proxy/x.example"]
+    down = PageFetcher({"https://d.example/api/v2/incidents.json": FetchError("connect timeout after 10 s")})
+    outcome = read(auto("d.example"), down, now="2025-11-15T02:00:00.000Z")
+    assert (outcome.error, outcome.detected) == ("connect timeout after 10 s", None)
+    assert down.requests == ["https://d.example/api/v2/incidents.json"]

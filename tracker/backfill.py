@@ -132,8 +132,8 @@ class Walker:
         now = times.now_iso()
         if self.fmt == "auto":
             with self.host_lock:
-                self.requests += 1
-                self.fmt = probe(self.p.url, self.fetcher)
+                found = probe(self.p, self.fetcher, now)
+                self.fmt, self.requests = found.format, self.requests + found.requests
         spec = FORMATS[self.fmt]
         # 1. What `run` reads: every view of the page, always afresh.
         results: list[ParseResult] = []

@@ -86,6 +86,10 @@ class ParseResult:
     # Whether the payload lists only open incidents, when the payload itself says so (Azure's
     # status feed, served anywhere); None: as the format's view says for its URL.
     open_only: bool | None = None
+    # The format whose page served this payload, when the payload says it is that platform's
+    # copy of another's API (incident.io's Statuspage-compatible copy): `format = "auto"` then
+    # asks the page what it is instead of reading it as the copied format.
+    served_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

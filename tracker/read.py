@@ -51,25 +51,6 @@ def endpoints(provider: Provider, fmt: str) -> list[str]:
     return FORMATS[fmt].endpoints(provider.url) if fmt in FORMATS else [provider.url]
 
 
-def probe(url: str, fetcher: Fetcher) -> str:
-    """The one probe of `format = "auto"` (docs/contract.md §5) for a URL that does not say its
-    platform: each format that can be recognised by one request is asked in turn; anything
-    else is read as DEFAULT_FORMAT. Raises FetchError when the page cannot be asked at all
-    (a connection failure: nothing is remembered then)."""
-    for fmt, probe_url in probe_urls(url):
-        try:
-            got = fetcher.get(probe_url)
-        except HTTPStatusError:
-            continue  # 404 & co: not this platform
-        try:
-            payload = json.loads(got.body or b"")
-        except ValueError:
-            continue
-        if recognises(fmt, payload):
-            return fmt
-    return DEFAULT_FORMAT
-
-
 def decode(view: View, got: Fetched) -> Any:
     """The body as the view's adapter takes it: bytes, or decoded JSON."""
     return got.body or b"" if view.raw else decode_json(got)
@@ -104,6 +85,7 @@ class ViewRead:
     retry_after: float | None = None
     cache: Cached | None = None  # validators to keep once `parsed` is recorded (or on a 304)
     suggested: list[str] = field(default_factory=list)  # formats that read what this view served
+    unreachable: bool = False  # no answer at all (connection, time or size limits), not a bad one
 
 
 @dataclass
@@ -199,11 +181,56 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
     except HTTPStatusError as e:
         result.error, result.cache = str(e), None
         result.retry_after = backoff.parse_retry_after(e.retry_after)
-    except (FetchError, ParseError) as e:
+    except FetchError as e:
+        result.error, result.cache, result.unreachable = str(e), None, True
+    except ParseError as e:
         result.error, result.cache = str(e), None
     except Exception as e:  # an adapter bug must cost one poll, not the daemon
         result.error, result.cache = f"unexpected {type(e).__name__}: {e}", None
     return result
+
+
+@dataclass
+class Probed:
+    """What the probe of `format = "auto"` found."""
+
+    format: str
+    first: ViewRead  # DEFAULT_FORMAT's read of the page: the poll's own when that is the format
+    requests: int = 1
+
+
+def probe(provider: Provider, fetcher: Fetcher, now: str) -> Probed:
+    """The one probe of `format = "auto"` (docs/contract.md §5) for a URL that does not say its
+    platform. The page is read first as DEFAULT_FORMAT, the platform most pages are on: when
+    that reads it and the payload is its own, not another platform's copy of its API, that is
+    the format, and the read is the poll's own (one request in all). Otherwise (an HTTP error,
+    not JSON, another shape, incident.io's copy) each format that can be recognised by one
+    request is asked in turn; if none answers, the page is DEFAULT_FORMAT and the first read
+    is its poll's. Raises FetchError when the page cannot be asked at all (a connection
+    failure: nothing is remembered then)."""
+    spec = FORMATS[DEFAULT_FORMAT]
+    view = spec.views[0]
+    first = read_view(view, view.endpoint(provider.url), provider, fetcher, None, now,
+                      tag=len(spec.views) > 1, fmt=DEFAULT_FORMAT)
+    found = Probed(DEFAULT_FORMAT, first)
+    if first.unreachable:
+        raise FetchError(first.error or "")
+    if first.parsed is not None and first.parsed.served_by is None:
+        return found
+    for fmt, probe_url in probe_urls(provider.url):
+        found.requests += 1
+        try:
+            got = fetcher.get(probe_url)
+        except HTTPStatusError:
+            continue  # 404 & co: not this platform
+        try:
+            payload = json.loads(got.body or b"")
+        except ValueError:
+            continue
+        if recognises(fmt, payload):
+            found.format = fmt
+            break
+    return found
 
 
 def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
@@ -215,14 +242,20 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
     outcome = Outcome(provider)
     try:
         fmt = known_format(provider, state)
+        first = None  # the view the probe read, when it was this poll's own
         if fmt == "auto":
-            fmt = outcome.detected = probe(provider.url, fetcher)
+            found = probe(provider, fetcher, now)
+            fmt = outcome.detected = found.format
+            first = found.first if fmt == DEFAULT_FORMAT else None
         outcome.format = fmt
         spec = FORMATS[fmt]
         for view in spec.views:
             url = view.endpoint(provider.url)
-            outcome.views.append(read_view(view, url, provider, fetcher, state.cache.get(url), now,
-                                           tag=len(spec.views) > 1, fmt=fmt))
+            if first is not None and (first.name, first.url) == (view.name, url):
+                outcome.views.append(first)
+            else:
+                outcome.views.append(read_view(view, url, provider, fetcher, state.cache.get(url), now,
+                                               tag=len(spec.views) > 1, fmt=fmt))
         failed = [v for v in outcome.views if v.error]
         if len(failed) == len(outcome.views):
             if len(failed) == 1:
@@ -248,5 +281,5 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
     return outcome
 
 
-__all__ = ["Outcome", "ViewRead", "configured_format", "decode", "decode_json", "endpoints", "known_format", "probe",
+__all__ = ["Outcome", "Probed", "ViewRead", "configured_format", "decode", "decode_json", "endpoints", "known_format", "probe",
            "read", "readers"]

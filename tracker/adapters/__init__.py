@@ -173,6 +173,13 @@ def _copy_times(payload: Any) -> Any:
     return {**payload, "incidents": incidents}
 
 
+def _statuspage_parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
+    """Statuspage's API, and the copy of it that incident.io pages serve, which says so in
+    `served_by` (`format = "auto"` then asks the page whether it is incident.io's)."""
+    result = statuspage.parse(payload, base_url=base_url, now=now)
+    return replace(result, served_by="incidentio") if incidentio.is_compatible_copy(payload) else result
+
+
 def _incidentio_copy_parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
     return statuspage.parse(_copy_times(payload), base_url=base_url, now=now)
 
@@ -187,7 +194,8 @@ class Format:
     # Seconds an incident must be missing from the open-only views before it is closed by
     # inference (incident.io: its compatible copy normally brings the real resolution first).
     close_grace: float = 0.0
-    # The URL `format = "auto"` asks to recognise this format (its first view parses the answer)
+    # The URL `format = "auto"` asks to recognise this format (its first view parses the
+    # answer), when the page's DEFAULT_FORMAT endpoint does not read as that format
     probe: Callable[[str], str] | None = None
 
     def endpoints(self, url: str) -> list[str]:
@@ -202,7 +210,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("statuspage", (View("incidents", _join("/api/v2/incidents.json"), statuspage.parse,
+        Format("statuspage", (View("incidents", _join("/api/v2/incidents.json"), _statuspage_parse,
                                    open_only=_statuspage_open_only),),
                text="the update body", history=statuspage_history),
         Format("incidentio", (
@@ -224,8 +232,9 @@ FORMATS: dict[str, Format] = {
     )
 }
 ADAPTERS: dict[str, Adapter] = {name: f.parse for name, f in FORMATS.items()}
-# The format `auto` falls back to when a probe finds nothing more specific: incident.io pages
-# copy its API too.
+# The platform most pages are on: `auto` reads a page as this first (that read is the poll's
+# own when the payload is this format's and not a copy: incident.io pages copy its API), and
+# falls back to it when no probe finds anything more specific.
 DEFAULT_FORMAT = "statuspage"
 
 # Hosts whose platform is known without asking them.
@@ -261,7 +270,8 @@ def detect_from_url(url: str) -> str | None:
 
 def probe_urls(url: str) -> list[tuple[str, str]]:
     """(format, URL) pairs that `format = "auto"` asks, in order, for a URL that does not say
-    its platform; the first that answers its format's payload wins, else DEFAULT_FORMAT."""
+    its platform and whose DEFAULT_FORMAT endpoint did not read; the first that answers its
+    format's payload wins, else DEFAULT_FORMAT."""
     return [(f.name, f.probe(url)) for f in FORMATS.values() if f.probe is not None]
 
 

@@ -37,6 +37,7 @@ contact does not announce it as upcoming.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .. import times
@@ -192,6 +193,25 @@ def _component_names(summary: dict[str, Any]) -> dict[str, str]:
         counts[name] = counts.get(name, 0) + 1
     return {cid: f"{name} ({groups[cid]})" if counts[name] > 1 and cid in groups else name
             for cid, name in names.items()}
+
+
+# incident.io's ids are ULIDs ("01JMDK9XYNY6RXSED6SDWW50WY": 26 characters of Crockford's
+# base 32); Statuspage's are 12 lower-case letters and digits ("kctbh9vrtdwd").
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def is_compatible_copy(payload: Any) -> bool:
+    """Whether a Statuspage-shaped payload is incident.io's Statuspage-compatible copy: its page
+    id (or, without one, its first incident's id) is a ULID. Every capture of the copy
+    (tests/fixtures/openai-incidents-*.json, openai-compat-incidents-weekly-*.json) has ULID
+    ids; no Statuspage capture does."""
+    if not isinstance(payload, dict):
+        return False
+    page, incidents = payload.get("page"), payload.get("incidents")
+    ident = page.get("id") if isinstance(page, dict) else None
+    if ident is None and isinstance(incidents, list) and incidents and isinstance(incidents[0], dict):
+        ident = incidents[0].get("id")
+    return isinstance(ident, str) and _ULID.fullmatch(ident) is not None
 
 
 def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) -> ParseResult:
