@@ -573,12 +573,16 @@ def test_auto_tells_incidentio_by_its_summary_whether_or_not_it_serves_the_copy(
 
 
 def test_auto_on_a_page_nothing_reads_or_nobody_answers():
-    """Nothing recognised: the Statuspage read's own error, and nothing remembered. No answer at
-    all: the poll fails at once, without asking further URLs of a host that is down."""
+    """Nothing recognised: the Statuspage read's own error, and nothing remembered. Asked to
+    wait, or no answer at all: the poll fails at once, asking that host nothing more."""
     fetcher = PageFetcher({})
     outcome = read(auto("x.example"), fetcher, now="2025-11-15T02:00:00.000Z")
     assert (outcome.error, outcome.detected) == ("HTTP 404", None)
     assert fetcher.requests == ["https://x.example/api/v2/incidents.json", "https://x.example/proxy/x.example"]
+    busy = PageFetcher({"https://b.example/api/v2/incidents.json": HTTPStatusError(429, "120")})
+    outcome = read(auto("b.example"), busy, now="2025-11-15T02:00:00.000Z")
+    assert (outcome.error, outcome.retry_after, outcome.detected) == ("HTTP 429 (Retry-After: 120)", 120, None)
+    assert busy.requests == ["https://b.example/api/v2/incidents.json"]  # asked to wait: nothing more
     down = PageFetcher({"https://d.example/api/v2/incidents.json": FetchError("connect timeout after 10 s")})
     outcome = read(auto("d.example"), down, now="2025-11-15T02:00:00.000Z")
     assert (outcome.error, outcome.detected) == ("connect timeout after 10 s", None)

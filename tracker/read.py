@@ -206,8 +206,9 @@ def probe(provider: Provider, fetcher: Fetcher, now: str) -> Probed:
     the format, and the read is the poll's own (one request in all). Otherwise (an HTTP error,
     not JSON, another shape, incident.io's copy) each format that can be recognised by one
     request is asked in turn; if none answers, the page is DEFAULT_FORMAT and the first read
-    is its poll's. Raises FetchError when the page cannot be asked at all (a connection
-    failure: nothing is remembered then)."""
+    is its poll's. A page that asked us to wait (429/503 with Retry-After) is asked nothing
+    more. Raises FetchError when the page cannot be asked at all (a connection failure).
+    Nothing is remembered unless the poll reads the page."""
     spec = FORMATS[DEFAULT_FORMAT]
     view = spec.views[0]
     first = read_view(view, view.endpoint(provider.url), provider, fetcher, None, now,
@@ -215,7 +216,7 @@ def probe(provider: Provider, fetcher: Fetcher, now: str) -> Probed:
     found = Probed(DEFAULT_FORMAT, first)
     if first.unreachable:
         raise FetchError(first.error or "")
-    if first.parsed is not None and first.parsed.served_by is None:
+    if first.retry_after is not None or first.parsed is not None and first.parsed.served_by is None:
         return found
     for fmt, probe_url in probe_urls(provider.url):
         found.requests += 1
