@@ -47,6 +47,7 @@ def test_silent_backfill_records_all_history_then_run_announces_nothing(site):
     (summary,) = [r for r in records if r["event"] == "backfill_provider"]
     assert (summary["incidents"], summary["new"], summary["emitted"]) == (50, 287, 0)
     assert routes["history1"].requests == 1 and sum(routes[i["id"]].requests for i in payload["incidents"]) == 30
+    assert routes["recent"].requests == 1  # `format = "auto"`: the probe's read of it was used
     code, records, err = tracker.once()
     assert code == 0 and updates_of(records) == []  # first contact does not re-fire
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from . import backoff, times
-from .adapters import FORMATS, page_root
+from .adapters import DEFAULT_FORMAT, FORMATS, page_root
 from .config import Provider, Settings
 from .errors import FetchError, ParseError
 from .fetch import Fetcher, HTTPStatusError
@@ -130,22 +130,29 @@ class Walker:
 
     def walk(self) -> None:
         now = times.now_iso()
+        read_before: dict[str, ParseResult] = {}  # url -> what the probe read of it, afresh
         if self.fmt == "auto":
             with self.host_lock:
                 found = probe(self.p, self.fetcher, now)
                 self.fmt, self.requests = found.format, self.requests + found.requests
+            if found.format == DEFAULT_FORMAT and found.first.parsed is not None:
+                read_before[found.first.url] = found.first.parsed
         spec = FORMATS[self.fmt]
         # 1. What `run` reads: every view of the page, always afresh.
         results: list[ParseResult] = []
         errors: list[str] = []
         for view in spec.views:
+            url = view.endpoint(self.p.url)
+            if url in read_before:
+                results.append(read_before[url])
+                continue
             try:
-                got = self.fetch(view.endpoint(self.p.url), conditional=False)
+                got = self.fetch(url, conditional=False)
                 results.append(view.parse(decode(view, got), base_url=self.p.url, now=now))
             except (FetchError, ParseError) as e:
                 if self.stop.is_set():
                     raise
-                errors.append(f"{view.endpoint(self.p.url)}: {e}" if len(spec.views) > 1 else str(e))
+                errors.append(f"{url}: {e}" if len(spec.views) > 1 else str(e))
         if not results:
             raise ParseError("; ".join(errors)) if errors else FetchError("nothing to read")
         recent = spec.merge(results)
