@@ -21,7 +21,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from . import backoff, times
-from .adapters import DEFAULT_FORMAT, FORMATS, page_root
+from .adapters import FORMATS, page_root
 from .config import Provider, Settings
 from .errors import FetchError, ParseError
 from .fetch import Fetcher, HTTPStatusError
@@ -135,8 +135,8 @@ class Walker:
             with self.host_lock:
                 found = probe(self.p, self.fetcher, now)
                 self.fmt, self.requests = found.format, self.requests + found.requests
-            if found.format == DEFAULT_FORMAT and found.first.parsed is not None:
-                read_before[found.first.url] = found.first.parsed
+            if found.own is not None and found.own.parsed is not None:
+                read_before[found.own.url] = found.own.parsed
         spec = FORMATS[self.fmt]
         # 1. What `run` reads: every view of the page, always afresh.
         results: list[ParseResult] = []

@@ -195,8 +195,14 @@ class Probed:
     """What the probe of `format = "auto"` found."""
 
     format: str
-    first: ViewRead  # DEFAULT_FORMAT's read of the page: the poll's own when that is the format
+    first: ViewRead  # DEFAULT_FORMAT's read of the page
     requests: int = 1
+
+    @property
+    def own(self) -> ViewRead | None:
+        """The first read, when it read the page in the format found: the poll's own read of
+        that view (nothing asks it again)."""
+        return self.first if self.format == DEFAULT_FORMAT else None
 
 
 def probe(provider: Provider, fetcher: Fetcher, now: str) -> Probed:
@@ -247,7 +253,7 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
         if fmt == "auto":
             found = probe(provider, fetcher, now)
             fmt = outcome.detected = found.format
-            first = found.first if fmt == DEFAULT_FORMAT else None
+            first = found.own
         outcome.format = fmt
         spec = FORMATS[fmt]
         for view in spec.views:
