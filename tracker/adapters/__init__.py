@@ -195,7 +195,7 @@ class Format:
     # inference (incident.io: its compatible copy normally brings the real resolution first).
     close_grace: float = 0.0
     # The URL `format = "auto"` asks to recognise this format (its first view parses the
-    # answer), when the page's DEFAULT_FORMAT endpoint does not read as that format
+    # answer), when the page's DEFAULT_FORMAT endpoint did not give that format's own payload
     probe: Callable[[str], str] | None = None
 
     def endpoints(self, url: str) -> list[str]:
