@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
+import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -218,6 +220,54 @@ def test_quick_polls_are_handed_out_together_slow_ones_alone():
     dispatcher.submit(providers[2])
     dispatcher.fill()
     assert len(executor.held) == 1 and list(dispatcher.inflight) == ["p2"]  # slow now: alone
+
+
+def test_a_batch_held_by_a_page_turned_slow_gives_the_rest_to_another_worker():
+    """A quick page turned slow holds its worker up to the request timeout: the polls behind
+    it in its batch do not wait for that, they are taken back and go to another worker."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tracker.dispatch import BATCH_LIMIT
+
+    mono = [0.0]
+    hang, running = threading.Event(), threading.Event()
+
+    def work(p):
+        if p.id == "p0" and mono[0] > 0:  # p0 hangs from the second round on
+            running.set()
+            hang.wait(10)
+        return p.id
+
+    providers = [Provider(id=f"p{n}", name=f"P{n}", url=f"https://p{n}.example") for n in range(5)]
+    with ThreadPoolExecutor(2) as executor:
+        dispatcher = Dispatcher(executor, work, max_inflight=2, monotonic=lambda: mono[0])
+        done: list[str] = []
+        for p in providers:  # first polls, each alone: now every one is known to be quick
+            dispatcher.submit(p)
+        while dispatcher.pending:
+            dispatcher.fill()
+            dispatcher.drain(1, done.append)
+        mono[0] = 10.0
+        for p in providers:
+            dispatcher.submit(p)
+        dispatcher.fill()
+        assert len(dispatcher.batches) == 1 and running.wait(5)  # one batch; p0 is stuck in it
+        assert dispatcher.reclaim_at() == 10.0 + BATCH_LIMIT
+        dispatcher.fill()
+        assert len(dispatcher.batches) == 1  # within its time: nothing taken back yet
+        mono[0] = 10.0 + BATCH_LIMIT + 0.1
+        dispatcher.fill()  # taken back, handed to the other worker
+        assert sorted(dispatcher.inflight) == ["p0", "p1", "p2", "p3", "p4"] and len(dispatcher.batches) == 2
+        done.clear()
+        deadline = time.monotonic() + 5
+        while len(done) < 4 and time.monotonic() < deadline:
+            dispatcher.drain(0.1, done.append)
+        assert done == ["p1", "p2", "p3", "p4"] and list(dispatcher.inflight) == ["p0"]  # p0 still hangs
+        assert dispatcher.reclaim_at() is None
+        hang.set()
+        while dispatcher.pending:
+            dispatcher.drain(1, done.append)
+        assert done[-1] == "p0"
 
 
 def test_closing_the_dispatcher_cancels_what_has_not_started():

@@ -11,13 +11,16 @@ a second cost 0.57 ms each read in turn by one worker, 1.01 ms handed one by one
 threads), so providers whose last poll took little time are handed out in one batch that
 one worker reads in turn, and their results come back together. A provider whose last poll
 was slow, or that has not been polled yet, goes alone: slow pages keep a worker each, as
-before. A batch that runs over its time (a quick page turned slow) hands what it has not
-started back to the line, so no provider waits long behind another.
+before. A batch that runs over its time hands what it has not started back to the head of the
+line: the worker does between two polls, and the dispatcher takes it back while the worker is
+held by a quick page turned slow (which may take the whole request timeout), so no provider
+waits behind another for much longer than BATCH_LIMIT.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +32,34 @@ from .config import Provider
 BATCH_SECONDS = 0.25  # what the polls of one batch may take together, by their last times
 BATCH_LIMIT = 2 * BATCH_SECONDS  # a batch past this starts no further poll
 BATCH_MAX = 64  # providers in one batch at most
+
+
+class _Batch:
+    """The polls of one hand-off. The worker takes them one at a time; what it has not started
+    can be taken back (under the same lock) to go to another worker."""
+
+    def __init__(self, jobs: list[tuple[Provider, tuple]], handed_out: float):
+        self.jobs = deque(jobs)
+        self.ids = [p.id for p, _ in jobs]  # in flight with this hand-off
+        self.handed_out = handed_out
+        self.lock = threading.Lock()
+        self.started = False  # a worker took its first poll
+
+    def next(self) -> tuple[Provider, tuple] | None:
+        with self.lock:
+            self.started = True
+            return self.jobs.popleft() if self.jobs else None
+
+    @property
+    def held_up(self) -> bool:
+        """Polls wait behind one a worker is on (nothing to take back before it starts)."""
+        return self.started and bool(self.jobs)
+
+    def take_back(self) -> list[Provider]:
+        with self.lock:
+            back = [p for p, _ in self.jobs]
+            self.jobs.clear()
+        return back
 
 
 class Dispatcher:
@@ -44,7 +75,7 @@ class Dispatcher:
         self.max_inflight = max_inflight  # hand-offs (single polls or batches) at once
         self.monotonic = monotonic
         self.inflight: dict[str, Future] = {}  # provider id -> the hand-off it is part of
-        self.batches: dict[Future, tuple[list[str], float]] = {}  # hand-off -> its provider ids, when
+        self.batches: dict[Future, _Batch] = {}
         self.took: dict[str, float] = {}  # provider id -> seconds its last poll took
         self.waiting: deque[Provider] = deque()
         self.waiting_ids: set[str] = set()
@@ -72,7 +103,12 @@ class Dispatcher:
         return self.took.get(provider_id, BATCH_SECONDS)  # never polled: as slow as a batch
 
     def fill(self) -> None:
-        """Hand out what waits in line, as far as the bound allows."""
+        """Hand out what waits in line, as far as the bound allows (first taking back what
+        batches running over their time have not started)."""
+        now = self.monotonic()
+        for batch in self.batches.values():
+            if batch.held_up and now - batch.handed_out > BATCH_LIMIT:
+                self._give_back(batch)
         while self.waiting and len(self.batches) < self.max_inflight and not self.closed:
             batch = [self.waiting.popleft()]
             left = BATCH_SECONDS - self._cost(batch[0].id)
@@ -82,27 +118,44 @@ class Dispatcher:
                     break
                 left -= cost
                 batch.append(self.waiting.popleft())
-            jobs = [(p, self.context(p)) for p in batch]
-            future = self.executor.submit(self._run, jobs)
-            ids = [p.id for p in batch]
-            self.batches[future] = ids, self.monotonic()
-            for pid in ids:
+            handed = _Batch([(p, self.context(p)) for p in batch], self.monotonic())
+            future = self.executor.submit(self._run, handed)
+            self.batches[future] = handed
+            for pid in handed.ids:
                 self.waiting_ids.discard(pid)
                 self.inflight[pid] = future
             future.add_done_callback(self.results.put)
 
-    def _run(self, jobs: list[tuple[Provider, tuple]]) -> tuple[list[tuple[str, Any, float]], list[Provider]]:
-        """In a worker: the polls of one hand-off in turn. Returns (provider id, result,
-        seconds) for each poll done, and the providers not started (the batch ran over)."""
+    def _give_back(self, batch: _Batch) -> None:
+        """What `batch` has not started goes back to the head of the line, in its order (or is
+        dropped once the dispatcher is closed)."""
+        back = batch.take_back()
+        for p in reversed(back):
+            batch.ids.remove(p.id)
+            self.inflight.pop(p.id, None)
+            if not self.closed:
+                self.waiting.appendleft(p)
+                self.waiting_ids.add(p.id)
+
+    def reclaim_at(self) -> float | None:
+        """When the earliest batch with polls not started runs over its time (None: none has)."""
+        times = [b.handed_out for b in self.batches.values() if b.held_up]
+        return min(times) + BATCH_LIMIT if times else None
+
+    def _run(self, batch: _Batch) -> list[tuple[str, Any, float]]:
+        """In a worker: the polls of one hand-off in turn, until none is left or the batch has
+        run over its time (the rest is given back). Returns (provider id, result, seconds) for
+        each poll done."""
         started = self.monotonic()
         done = []
-        for n, (p, context) in enumerate(jobs):
+        while (job := batch.next()) is not None:
+            p, context = job
             before = self.monotonic()
-            if n and (before - started > BATCH_LIMIT or self.closed):  # over its time, or stopping
-                return done, [q for q, _ in jobs[n:]]
             result = self.work(p, *context)
             done.append((p.id, result, self.monotonic() - before))
-        return done, []
+            if self.monotonic() - started > BATCH_LIMIT or self.closed:
+                break  # over its time, or stopping: the rest is given back
+        return done
 
     def drain(self, timeout: float, handle: Callable[[Any], None]) -> int:
         """Wait up to `timeout` for finished polls; `handle` every result that is ready.
@@ -113,19 +166,16 @@ class Dispatcher:
             return 0
         handled = 0
         while True:
-            ids, _ = self.batches.pop(future, ([], 0.0))
-            for pid in ids:
-                self.inflight.pop(pid, None)
+            batch = self.batches.pop(future, None)
+            if batch is not None:
+                self._give_back(batch)  # what it did not start
+                for pid in batch.ids:
+                    self.inflight.pop(pid, None)
             if not future.cancelled():  # cancelled before it started (shutdown): nothing happened
-                done, unstarted = future.result()
-                for pid, result, took in done:
+                for pid, result, took in future.result():
                     self.took[pid] = took
                     handle(result)
                     handled += 1
-                if not self.closed:  # back to the head of the line, in their order
-                    for p in reversed(unstarted):
-                        self.waiting.appendleft(p)
-                        self.waiting_ids.add(p.id)
             self.fill()
             try:
                 future = self.results.get_nowait()
@@ -139,7 +189,7 @@ class Dispatcher:
     def stuck(self, limit: float) -> list[str]:
         """Providers whose poll has been running for longer than `limit` seconds."""
         now = self.monotonic()
-        return [pid for ids, t in self.batches.values() if now - t > limit for pid in ids]
+        return [pid for b in self.batches.values() if now - b.handed_out > limit for pid in b.ids]
 
     def close(self) -> None:
         """Stop handing out work: drop the line, cancel what has not started."""

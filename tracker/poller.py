@@ -173,6 +173,9 @@ class Poller:
                 next_recover = now + RECOVER_EVERY
             self.dispatcher.fill()  # what fell due (or came back from an over-running batch)
             wake = next_tick if not once else now + 0.5
+            reclaim = self.dispatcher.reclaim_at()  # a batch held by a page turned slow
+            if reclaim is not None:
+                wake = min(wake, reclaim)
             if self.watchdog is not None:
                 wake = min(wake, self.last_ping + self.watchdog)
             self.dispatcher.drain(max(0.0, wake - self.monotonic()), self._handle)
