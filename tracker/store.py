@@ -413,8 +413,8 @@ class Store:
 
         The one writer path: `run`, `run --once` and `backfill` all come here. Inside one
         `BEGIN IMMEDIATE` transaction it upserts the incidents and inserts the updates with
-        `ON CONFLICT DO NOTHING RETURNING`, so only rows this process really inserted come
-        back; any other process (or an earlier run) that recorded an update first owns it.
+        `ON CONFLICT DO NOTHING`, and reads back the rows past the table's last id: only rows
+        this process really inserted come back; any other process (or an earlier run) that recorded an update first owns it.
         Edits (an update whose source text changed) are claimed the same way, keyed by the new
         text's digest, and so are inferred closings (`closed`, `closed-2`, …).
 
@@ -479,24 +479,32 @@ class Store:
                     "scheduled_until = COALESCE(excluded.scheduled_until, scheduled_until)",
                     [v for row in chunk for v in row],
                 )
-            claimed: list[tuple[int, int, str]] = []
-            claimed_keys: set[tuple[str, str]] = set()
+            # The rows these statements inserted are the ones past the table's last id (the
+            # write lock is held: nobody else inserts meanwhile), read back in one query:
+            # RETURNING would hand back every row, one step (and one release of the
+            # interpreter to the worker threads) at a time, where first contact needs only
+            # the few it announces.
+            last_id = c.execute("SELECT coalesce(max(id), 0) FROM updates").fetchone()[0]
+            inserted = 0
             for chunk in _chunks(update_rows):
-                cur = c.execute(
+                inserted += c.execute(
                     "INSERT INTO updates (provider_id, incident_id, update_id, status, message, components, "
                     "created_at, recorded_at, source, announce, lease_owner, lease_until, source_sha256, "
                     "source_view) VALUES "
                     + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
-                    + " ON CONFLICT (provider_id, incident_id, update_id) DO NOTHING "
-                    "RETURNING id, announce, created_at, incident_id, update_id",
+                    + " ON CONFLICT (provider_id, incident_id, update_id) DO NOTHING",
                     [v for row in chunk for v in row],
-                )
-                # Fetch before COMMIT: committing with a RETURNING cursor still open fails.
-                for r in cur.fetchall():
-                    claimed.append((r[0], r[1], r[2]))
-                    claimed_keys.add((r[3], r[4]))
-
-            seen_before = [row for row in update_rows if (row[1], row[2]) not in claimed_keys]
+                ).rowcount
+            every_row = inserted == len(update_rows)  # every update listed is new (first contact above all)
+            # Only the announced ones are needed when every row is new; else every new row,
+            # to tell which of the others may carry an edit.
+            new_rows = c.execute(
+                "SELECT id, announce, created_at, incident_id, update_id FROM updates WHERE id > ?"
+                + (" AND announce = 1" if every_row else ""), (last_id,),
+            ).fetchall() if inserted else []
+            claimed = [(r[0], r[1], r[2]) for r in new_rows]
+            new_keys = {(r[3], r[4]) for r in new_rows}
+            seen_before = [] if every_row else [row for row in update_rows if (row[1], row[2]) not in new_keys]
             edit_ids, edits = self._claim_edits(c, provider_id, seen_before, announced, now, source, owner,
                                                lease_until) if seen_before else ([], 0)
 
@@ -517,7 +525,7 @@ class Store:
         everything = claimed + closing
         announce_ids = [row_id for row_id, ann, _ in sorted(everything, key=lambda r: (r[2], r[0])) if ann]
         return Claim(
-            new=len(claimed),
+            new=inserted,
             announce_ids=announce_ids,
             first_contact=first_contact,
             recovered_after=state["failures"] if poll is not None else 0,
