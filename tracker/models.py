@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Statuses after which an incident (or maintenance) is over. First contact announces only
 # incidents that are not in one of these (docs/contract.md §4).
@@ -15,8 +16,12 @@ def source_digest(text: str) -> str:
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+# Update and Incident are named tuples: immutable, and built in a third of the time a frozen
+# dataclass takes (it sets each field through object.__setattr__); a cold cycle builds them by
+# the ten thousand. `_replace` gives a changed copy.
+
+
+class Update(NamedTuple):
     """One entry in an incident's timeline, as the page published it."""
 
     update_id: str
@@ -39,8 +44,7 @@ class Update:
         return (self.message if self.source is None else self.source).strip() != ""
 
 
-@dataclass(frozen=True, slots=True)
-class Incident:
+class Incident(NamedTuple):
     """An incident or scheduled maintenance with every update the payload carried."""
 
     incident_id: str

@@ -136,7 +136,7 @@ class Outcome:
 def tag_view(parsed: ParseResult, name: str) -> ParseResult:
     """Mark every update with the view that gave it (edits compare texts of one view only)."""
     return replace(parsed, incidents=[
-        replace(i, updates=tuple(replace(u, view=name) for u in i.updates)) for i in parsed.incidents])
+        i._replace(updates=tuple(u._replace(view=name) for u in i.updates)) for i in parsed.incidents])
 
 
 def readers(payload: Any, fmt: str) -> list[str]:

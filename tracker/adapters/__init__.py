@@ -138,8 +138,8 @@ def merge(results: list[ParseResult]) -> ParseResult:
                 if known is None:
                     updates[u.update_id] = u
                 elif not known.has_text and u.has_text:  # text replaces a fallback line
-                    updates[u.update_id] = replace(known, message=u.message, source=u.source, view=u.view,
-                                                   components=known.components or u.components)
+                    updates[u.update_id] = known._replace(message=u.message, source=u.source, view=u.view,
+                                                      components=known.components or u.components)
         ordered = tuple(sorted(updates.values(), key=lambda u: u.created_at))
         status, resolved_at = first.status, first.resolved_at
         if ordered:
@@ -148,8 +148,8 @@ def merge(results: list[ParseResult]) -> ParseResult:
             closing = [v.resolved_at for v in versions if v.resolved_at]
             resolved_at = (min(closing) if closing else newest.created_at) if status in (
                 "resolved", "completed", "postmortem") else None
-        incidents.append(replace(
-            first, status=status, resolved_at=resolved_at, updates=ordered,
+        incidents.append(first._replace(
+            status=status, resolved_at=resolved_at, updates=ordered,
             components=first.components or next((v.components for v in versions if v.components), ()),
             updated_at=max((v.updated_at for v in versions if v.updated_at), default=first.updated_at),
             created_at=min(v.created_at for v in versions),
