@@ -113,8 +113,8 @@ def describe(value: Any) -> str:
 
 def ident(value: Any) -> str | None:
     """Ids are strings; some pages serve numbers. Anything else is missing."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    if isinstance(value, str):
+        return value.strip() or None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
