@@ -74,6 +74,38 @@ def test_first_contact_records_silently_then_everything_new_is_announced(tmp_pat
     assert [r["update_id"] for r in rows] == [u.update_id for u in newest[0].updates]  # oldest first
 
 
+def test_a_claim_owns_exactly_the_rows_it_inserted_among_another_providers(tmp_path):
+    """The claim reads back the rows past the table's last id: another provider's rows recorded
+    in between are not this poll's, an update listed again is not new (its changed text is an
+    edit), and a poll where every update listed is new announces them all."""
+    other = Provider(id="mirror", name="Mirror", url="https://mirror.example", format="statuspage")
+    store = fresh(tmp_path)
+    store.sync_providers([PROVIDER, other])
+    everything = incidents()
+    older, newest = everything[1:], everything[:1]
+
+    def record(provider, listed):
+        return store.record(provider.id, listed, now=times.now_iso(), source="run",
+                            policy=Policy.for_provider(provider), lease=("me", FUTURE),
+                            poll=PollRecord("statuspage", {}))
+
+    record(PROVIDER, older)
+    record(other, everything)  # first contact of another page: ids after GitHub's
+    first = older[0]
+    edited = first._replace(updates=(first.updates[0]._replace(source="Reworded by the page."),
+                                     *first.updates[1:]))
+    claim = record(PROVIDER, [*newest, edited, *older[1:]])
+    assert claim.new == len(newest[0].updates) and claim.edits == 1
+    assert [(r["provider_id"], r["update_id"]) for r in store.events(claim.announce_ids)] == [
+        (PROVIDER.id, u.update_id) for u in newest[0].updates]
+
+    opened = newest[0]._replace(incident_id="new-one", status="investigating", updates=tuple(
+        u._replace(update_id=f"new-{u.update_id}") for u in newest[0].updates))
+    claim = record(other, [opened])  # an open-only view listing one new incident: all of it new
+    assert claim.new == len(opened.updates) == len(claim.announce_ids)
+    assert {r["update_id"] for r in store.events(claim.announce_ids)} == {u.update_id for u in opened.updates}
+
+
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     store = fresh(tmp_path)
     with pytest.raises(RuntimeError):

@@ -414,7 +414,8 @@ class Store:
         The one writer path: `run`, `run --once` and `backfill` all come here. Inside one
         `BEGIN IMMEDIATE` transaction it upserts the incidents and inserts the updates with
         `ON CONFLICT DO NOTHING`, and reads back the rows past the table's last id: only rows
-        this process really inserted come back; any other process (or an earlier run) that recorded an update first owns it.
+        this process really inserted come back; any other process (or an earlier run) that
+        recorded an update first owns it.
         Edits (an update whose source text changed) are claimed the same way, keyed by the new
         text's digest, and so are inferred closings (`closed`, `closed-2`, …).
 
@@ -495,9 +496,10 @@ class Store:
                     + " ON CONFLICT (provider_id, incident_id, update_id) DO NOTHING",
                     [v for row in chunk for v in row],
                 ).rowcount
-            every_row = inserted == len(update_rows)  # every update listed is new (first contact above all)
-            # Only the announced ones are needed when every row is new; else every new row,
-            # to tell which of the others may carry an edit.
+            # When every update listed is new (first contact above all), only the announced
+            # ones are read back; else every new one, to tell which of the others may carry
+            # an edit.
+            every_row = inserted == len(update_rows)
             new_rows = c.execute(
                 "SELECT id, announce, created_at, incident_id, update_id FROM updates WHERE id > ?"
                 + (" AND announce = 1" if every_row else ""), (last_id,),
