@@ -270,15 +270,18 @@ def test_a_redirect_body_is_read_only_when_short_and_only_until_the_deadline():
     hold a worker past the deadline."""
     target = RawServer(lambda conn: conn.sendall(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"))
-    sent = []
+    sent = [0]
+    huge_done = threading.Event()  # the server has stopped sending (the client left, or all was sent)
 
     def huge(conn):  # a chunked 302 body of up to 64 MiB
-        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + target.url.encode()
-                     + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
-        sent.append(0)
-        for _ in range(1024):
-            conn.sendall(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
-            sent[-1] += 0x10000
+        try:
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + target.url.encode()
+                         + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(1024):
+                conn.sendall(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+                sent[0] += 0x10000
+        finally:
+            huge_done.set()
 
     def trickle(conn):  # a short 302 body sent a byte every 0.1 s (bounded: 4 s)
         conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + target.url.encode() + b"\r\nContent-Length: 100\r\n\r\n")
@@ -289,7 +292,10 @@ def test_a_redirect_body_is_read_only_when_short_and_only_until_the_deadline():
     srv, slow = RawServer(huge), RawServer(trickle)
     try:
         assert Fetcher(allow_private=True).get(srv.url).body == b"{}"
-        assert sent and sent[0] < 16 * 1024 * 1024  # the client left; the rest was never sent
+        # The client left: the server's next writes fail and the rest is never sent. (Waited
+        # for: the server thread may not have noticed yet when the redirect's answer is in.)
+        assert huge_done.wait(10)
+        assert sent[0] < 16 * 1024 * 1024
         started = time.monotonic()
         with pytest.raises(FetchError, match="within 1 s"):
             Fetcher(timeout=1.0, allow_private=True).get(slow.url)
