@@ -505,8 +505,10 @@ class Store:
                 + (" AND announce = 1" if every_row else ""), (last_id,),
             ).fetchall() if inserted else []
             claimed = [(r[0], r[1], r[2]) for r in new_rows]
-            new_keys = {(r[3], r[4]) for r in new_rows}
-            seen_before = [] if every_row else [row for row in update_rows if (row[1], row[2]) not in new_keys]
+            seen_before = []
+            if not every_row:
+                new_keys = {(r[3], r[4]) for r in new_rows}
+                seen_before = [row for row in update_rows if (row[1], row[2]) not in new_keys]
             edit_ids, edits = self._claim_edits(c, provider_id, seen_before, announced, now, source, owner,
                                                lease_until) if seen_before else ([], 0)
 

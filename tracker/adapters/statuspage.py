@@ -23,8 +23,7 @@ def _text(value: Any) -> str:
     """The body as the page wrote it (stripped, capped at MAX_TEXT): not reduced."""
     if not isinstance(value, str):
         return ""
-    value = value.strip()
-    return value if len(value) <= MAX_TEXT else clip(value)
+    return clip(value.strip())
 
 
 # Statuspage bodies are plain text (often Markdown) that may carry HTML tags; a literal
