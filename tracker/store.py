@@ -428,8 +428,11 @@ class Store:
         """
         owner, lease_until = lease
         with self.transaction() as c:
+            # With the write lock held (nobody else inserts meanwhile), the rows this claim
+            # inserts are those past the updates table's last id, taken here in the same query.
             state = c.execute(
-                "SELECT first_polled_at, failures, polled_format, polled_url FROM providers WHERE id = ?",
+                "SELECT first_polled_at, failures, polled_format, polled_url, "
+                "(SELECT coalesce(max(id), 0) FROM updates) AS last_id FROM providers WHERE id = ?",
                 (provider_id,),
             ).fetchone()
             if state is None:
@@ -480,12 +483,10 @@ class Store:
                     "scheduled_until = COALESCE(excluded.scheduled_until, scheduled_until)",
                     [v for row in chunk for v in row],
                 )
-            # The rows these statements inserted are the ones past the table's last id (the
-            # write lock is held: nobody else inserts meanwhile), read back in one query:
-            # RETURNING would hand back every row, one step (and one release of the
-            # interpreter to the worker threads) at a time, where first contact needs only
-            # the few it announces.
-            last_id = c.execute("SELECT coalesce(max(id), 0) FROM updates").fetchone()[0]
+            # The rows inserted are read back in one query past `last_id`: RETURNING would
+            # hand back every row, one step (and one release of the interpreter to the worker
+            # threads) at a time, where first contact needs only the few it announces.
+            last_id = state["last_id"]
             inserted = 0
             for chunk in _chunks(update_rows):
                 inserted += c.execute(
@@ -610,16 +611,13 @@ class Store:
             c.executemany("UPDATE incidents SET gone_at = ? WHERE provider_id = ? AND incident_id = ?",
                           [(now, provider_id, i) for i in missing])
         due = times_iso_minus(now, poll.grace)
-        rows = c.execute(
-            "SELECT incident_id, title, status, impact, kind, url, components, created_at FROM incidents "
-            f"WHERE provider_id = ? AND gone_at IS NOT NULL AND {OPEN}"
-            + ("" if first_contact else " AND gone_at <= ?"),
-            (provider_id,) if first_contact else (provider_id, due),
-        ).fetchall()
-        waiting = c.execute(
-            f"SELECT count(*) FROM incidents WHERE provider_id = ? AND gone_at IS NOT NULL AND {OPEN}",
+        gone = c.execute(
+            "SELECT incident_id, title, status, impact, kind, url, components, created_at, gone_at "
+            f"FROM incidents WHERE provider_id = ? AND gone_at IS NOT NULL AND {OPEN}",
             (provider_id,),
-        ).fetchone()[0] - len(rows)
+        ).fetchall()
+        rows = [r for r in gone if first_contact or r["gone_at"] <= due]
+        waiting = len(gone) - len(rows)
         closing: list[tuple[int, int, str]] = []
         for r in rows:
             inc = Incident(incident_id=r["incident_id"], title=r["title"], status=r["status"], impact=r["impact"],
