@@ -64,7 +64,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         # A 512 KiB page cache instead of SQLite's 2 MiB: a poll touches a few pages, and a
-        # cold run over 200 pages costs the same CPU either way (tests/benchmarks/README.md);
+        # cold run over 200 pages costs the same CPU either way (tests/benchmarks/bench_run.py);
         # the daemon keeps 1.5 MB less for good.
         conn.execute("PRAGMA cache_size=-512")
     except sqlite3.Error as e:
