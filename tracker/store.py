@@ -501,10 +501,13 @@ class Store:
             # ones are read back (none when no incident is announced: a first contact with
             # nothing open); else every new one, to tell which of the others may carry an edit.
             every_row = inserted == len(update_rows)
-            new_rows = c.execute(
-                "SELECT id, announce, created_at, incident_id, update_id FROM updates WHERE id > ?"
-                + (" AND announce = 1" if every_row else ""), (last_id,),
-            ).fetchall() if inserted and not (every_row and not any(announced.values())) else []
+            if not inserted or every_row and not any(announced.values()):
+                new_rows = []
+            else:
+                new_rows = c.execute(
+                    "SELECT id, announce, created_at, incident_id, update_id FROM updates WHERE id > ?"
+                    + (" AND announce = 1" if every_row else ""), (last_id,),
+                ).fetchall()
             claimed = [(r[0], r[1], r[2]) for r in new_rows]
             seen_before = []
             if not every_row:
