@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tracker import times
 from tracker.adapters import statuspage
 from tracker.adapters.common import html_to_text
 from tracker.adapters.statuspage import parse
@@ -465,7 +466,7 @@ def test_github_summary_with_maintenance():
 def test_github_summary_all_clear(name):
     payload = load(name)
     assert payload["incidents"] == [] and payload["scheduled_maintenances"] == []
-    assert parse(payload) == ParseResult(incidents=[], skipped=[])
+    assert parse(payload) == ParseResult(incidents=[], skipped=[], page_time=times.parse(payload["page"]["updated_at"]))
 
 
 def test_github_summary_timeline_grows_one_incident():

@@ -38,8 +38,10 @@ def edits_of(records):
 @pytest.fixture
 def github_summary(server, tmp_path):
     route = server.route("/gh/api/v2/summary.json")
+    # closing_grace = 0: these scenarios test inference itself (no history view answers here)
     config = write_config(tmp_path / "t.toml", [{"name": "GitHub", "id": "github",
-                                                   "url": f"{server.base}/gh/api/v2/summary.json"}])
+                                                   "url": f"{server.base}/gh/api/v2/summary.json",
+                                                   "closing_grace": 0}])
     return route, Tracker(config, tmp_path / "t.db")
 
 
@@ -127,7 +129,8 @@ def test_slack_going_all_clear_closes_its_incident(server, tmp_path):
     active = data("slack-status-current-2026-09-01.json")
     route = server.route("/api/v2.0.0/current")
     route.set_json(active)
-    config = write_config(tmp_path / "t.toml", [{"name": "Slack", "url": f"{server.base}", "format": "slack"}])
+    config = write_config(tmp_path / "t.toml", [{"name": "Slack", "url": f"{server.base}", "format": "slack",
+                                                   "closing_grace": 0}])
     tracker = Tracker(config, tmp_path / "t.db")
     code, records, err = tracker.once()
     assert code == 0 and updates_of(records)
@@ -143,7 +146,8 @@ def test_slack_going_all_clear_closes_its_incident(server, tmp_path):
 def test_the_azure_feed_emptying_closes_its_incident(server, tmp_path):
     route = server.route("/en-us/status/feed/")
     route.body, route.content_type = (FIXTURES / "azure-status-feed-2026-07-23.xml").read_bytes(), "application/rss+xml"
-    config = write_config(tmp_path / "t.toml", [{"name": "Azure", "url": f"{server.base}/en-us/status/feed/"}])
+    config = write_config(tmp_path / "t.toml", [{"name": "Azure", "url": f"{server.base}/en-us/status/feed/",
+                                                   "closing_grace": "0s"}])
     tracker = Tracker(config, tmp_path / "t.db")
     code, records, err = tracker.once()
     assert code == 0 and len(updates_of(records)) == 1
@@ -166,7 +170,7 @@ def test_aws_current_events_losing_an_event_closes_it(server, tmp_path):
 
     serve(events)
     config = write_config(tmp_path / "t.toml", [{"name": "AWS", "url": f"{server.base}/public/currentevents",
-                                                   "format": "aws"}])
+                                                   "format": "aws"}], closing_grace=0)
     tracker = Tracker(config, tmp_path / "t.db")
     code, records, err = tracker.once()
     assert code == 0, err

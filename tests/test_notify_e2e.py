@@ -227,7 +227,7 @@ def test_edits_and_inferred_closings_are_delivered_as_such(server, tmp_path):
     incidents = server.route("/ghi/api/v2/incidents.json", payload)
     with Receiver() as rcv:
         config = write_config(tmp_path / "tracker.toml", [
-            {"name": "GitHub", "id": "gh", "url": f"{server.base}/gh/api/v2/summary.json"},
+            {"name": "GitHub", "id": "gh", "url": f"{server.base}/gh/api/v2/summary.json", "closing_grace": 0},
             {"name": "GitHub", "id": "ghi", "url": f"{server.base}/ghi"},
         ], [
             {"name": "hook", "type": "webhook", "url": f"{rcv.base}/hook"},

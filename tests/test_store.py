@@ -110,8 +110,9 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     store = fresh(tmp_path)
     with pytest.raises(RuntimeError):
         with store.transaction() as c:
-            c.execute("INSERT INTO incidents VALUES ('github','x','t','investigating','none','incident',"
-                      "NULL,'[]','2026-01-01',NULL,NULL,'n','n',NULL,NULL,NULL)")
+            c.execute("INSERT INTO incidents (provider_id, incident_id, title, status, impact, kind, components, "
+                      "created_at, first_seen_at, last_seen_at) VALUES ('github','x','t','investigating','none',"
+                      "'incident','[]','2026-01-01','n','n')")
             raise RuntimeError("boom")
     assert store.conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
 

@@ -38,10 +38,11 @@ DEFAULT_TIMEOUT = 20.0  # seconds: total deadline of one request, connect and re
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 
 TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "log_target", "timeout", "providers",
-            "metrics_listen", "kinds", "min_impact", "notify"}
+            "metrics_listen", "kinds", "min_impact", "closing_grace", "notify"}
 # Settings with only an environment variable (no option), read by load() (contract §2).
 ENV_NUMBERS = {"interval": "TRACKER_INTERVAL", "workers": "TRACKER_WORKERS", "timeout": "TRACKER_TIMEOUT"}
-PROVIDER_KEYS = {"catalog", "name", "url", "id", "format", "interval", "components", "kinds", "min_impact"}
+PROVIDER_KEYS = {"catalog", "name", "url", "id", "format", "interval", "components", "kinds", "min_impact",
+                 "closing_grace"}
 KINDS = ("incident", "maintenance")
 IMPACTS = ("none", "minor", "major", "critical")  # in order: min_impact keeps this one and above
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -59,6 +60,9 @@ class Provider:
     components: tuple[str, ...] = ()
     kinds: tuple[str, ...] = KINDS  # which kinds are announced (docs/contract.md §4 filters)
     min_impact: str = "none"  # incidents below this impact are recorded, not announced
+    # Seconds an incident must stay missing from a page that lists only open incidents before
+    # a closing is inferred; None: the format's own (docs/contract.md §4).
+    closing_grace: float | None = None
 
     @property
     def component_filter(self) -> frozenset[str]:
@@ -227,9 +231,28 @@ def polite_warning(providers: Iterable[Provider]) -> tuple[str, ...]:
             f"resources, {POLITE_INTERVAL} s or more is polite",)
 
 
+_GRACE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)?$")
+_GRACE_UNIT = {None: 1, "s": 1, "m": 60, "h": 3600}
+
+
+def grace_seconds(value: Any) -> float | None:
+    """`closing_grace` in seconds: a number, or "90s", "10m", "1h" (0 allowed); None if not one."""
+    if _is_number(value) and value >= 0:
+        return float(value)
+    if isinstance(value, str) and (m := _GRACE.match(value.strip().lower())):
+        return float(m.group(1)) * _GRACE_UNIT[m.group(2)]
+    return None
+
+
 def _filters(check: _Checker, where: str, entry: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
-    """`kinds` and `min_impact` of a provider (or the top-level defaults)."""
+    """`kinds`, `min_impact` and `closing_grace` of a provider (or the top-level defaults)."""
     found = dict(default)
+    if "closing_grace" in entry:
+        grace = grace_seconds(entry["closing_grace"])
+        if grace is None:
+            raise check.fail(f"{where}closing_grace", f"{entry['closing_grace']!r} is not a duration "
+                             '(seconds, or "90s", "10m", "1h"; 0 closes at the first poll that misses it)')
+        found["closing_grace"] = grace
     if "kinds" in entry:
         kinds = entry["kinds"]
         if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) and k.lower() in KINDS for k in kinds):

@@ -55,6 +55,7 @@ class Fetched:
     etag: str | None
     last_modified: str | None
     url: str
+    date: str | None = None  # the answer's Date header: the page's clock, where the payload has none
 
     @property
     def not_modified(self) -> bool:
@@ -205,6 +206,7 @@ class Fetcher:
                         etag=r.headers.get("ETag"),
                         last_modified=r.headers.get("Last-Modified"),
                         url=r.url,
+                        date=r.headers.get("Date"),
                     )
             raise AssertionError("unreachable")  # pragma: no cover
         except FetchError:

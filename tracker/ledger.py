@@ -124,7 +124,7 @@ class Ledger:
             state.next_poll_at = not_before
             self._log_failure(p, outcome, state.failures, wait)
             return "error"
-        for view in outcome.views:
+        for view in outcome.views + outcome.confirms:
             if view.error is None and (p.id, view.url) in self.view_log:
                 self.view_log.pop((p.id, view.url))
                 self.log.info("view_recovered", provider=p.name, provider_id=p.id, url=view.url)
@@ -136,24 +136,32 @@ class Ledger:
                 self.quiet[p.id] = now
             state.last_ok_at = now
             if state.gone:
-                # Incidents missing from the page wait out the format's grace period even
-                # while the page does not change.
+                # Incidents missing from the page wait out the grace period even while the
+                # page does not change (or, vouched for by a history view, wait on).
                 claim = self.store.close_gone(p.id, now=now, source=self.source, policy=self._policy(p),
-                                              lease=self.outbox.lease(), grace=outcome.grace)
-                state.gone = claim.gone
+                                              lease=self.outbox.lease(), poll=self._poll_record(outcome))
+                self._track(state, outcome, claim)
                 self._announce(p, claim)
             return "not_modified"
         for reason in outcome.parsed.skipped[:20]:
             self.log.warning("item_skipped", provider=p.name, provider_id=p.id, reason=reason)
         claim = self.store.record(
             p.id, outcome.parsed.incidents, now=now, source=self.source, policy=self._policy(p),
-            lease=self.outbox.lease(),
-            poll=PollRecord(outcome.format, outcome.cache, url=p.url, listed=outcome.listed, grace=outcome.grace,
-                            detected=detected),
+            lease=self.outbox.lease(), poll=self._poll_record(outcome, detected),
         )
         state.detected_format = detected or state.detected_format
         self._keep(state, outcome)
-        state.polled_format, state.last_ok_at, state.gone = outcome.format, now, claim.gone
+        self._track(state, outcome, claim)
+        state.polled_format, state.last_ok_at = outcome.format, now
+        for row in claim.unlisted:
+            self.log.info("maintenance_unlisted", provider=p.name, provider_id=p.id, incident_id=row["incident_id"],
+                          incident=row["title"], scheduled_for=row["scheduled_for"],
+                          page_time=outcome.page_time or now,
+                          detail="left the page's list before its window began: not completed; "
+                                 "if it is listed again it carries on")
+        if claim.stale:
+            self.log.debug("page_stale", provider_id=p.id, page_time=outcome.page_time,
+                           detail="an older copy of the page than one already read: nothing closed")
         state.first_polled_at = state.first_polled_at or now
         self._recovered(p, claim.recovered_after)
         if claim.moved_from:
@@ -170,6 +178,22 @@ class Ledger:
         self._announce(p, claim)
         self._check_components(p, outcome)
         return "ok"
+
+    @staticmethod
+    def _poll_record(outcome: Outcome, detected: str | None = None) -> PollRecord:
+        return PollRecord(outcome.format, outcome.cache, url=outcome.provider.url, listed=outcome.listed,
+                          grace=outcome.grace, detected=detected, capped=outcome.capped, vouched=outcome.vouched,
+                          page_time=outcome.page_time, track=any(v.open_only for v in outcome.views))
+
+    @staticmethod
+    def _track(state: PollState, outcome: Outcome, claim: Any) -> None:
+        """What the worker needs to tell what left the page next time (docs/contract.md §4)."""
+        if claim.held is not None:
+            state.held, state.missing = claim.held, claim.missing
+        elif not claim.gone:
+            state.missing = frozenset()
+        if outcome.history_open:
+            state.history_open = {**state.history_open, **outcome.history_open}
 
     def _policy(self, p: Provider) -> Policy:
         return Policy.for_provider(p)

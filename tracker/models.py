@@ -94,6 +94,14 @@ class ParseResult:
     # copy of another's API (incident.io's Statuspage-compatible copy): `format = "auto"` then
     # asks the page what it is instead of reading it as the copied format.
     served_by: str | None = None
+    # Kinds whose list in this payload is at the platform's cap (Statuspage's summary.json lists
+    # at most 100 scheduled maintenances): one of those kinds missing from it may only have
+    # been pushed off the end, so it is not closed for being missing (docs/contract.md §4).
+    capped: frozenset[str] = frozenset()
+    # The page's own clock, when the payload states it (Statuspage's `page.updated_at`, ISO
+    # UTC): what "before a maintenance's window" is judged on, and what tells a stale copy of
+    # the page (its clock older than one already read) from a newer one.
+    page_time: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,4 +125,17 @@ class PollState:
     first_polled_at: str | None = None
     last_ok_at: str | None = None
     cache: dict[str, Cached] = field(default_factory=dict)  # URL -> validators
-    gone: int = 0  # incidents missing from the page, waiting out the format's grace period
+    # Incidents held open (id -> kind), unless a maintenance unlisted before its window, and
+    # those of them missing from the page's open-only views (waiting out the grace period).
+    # Read by the worker to tell what left the page, and so which history view to ask.
+    # Replaced whole, never changed in place: a worker's copy of the state shares them.
+    held: dict[str, str] = field(default_factory=dict)
+    missing: frozenset[str] = frozenset()
+    # History view URL -> ids of the incidents it listed as still open when last read in full
+    # (by this process: it answers for an unchanged body, a 304).
+    history_open: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def gone(self) -> int:
+        """Incidents missing from the page, waiting out the grace period."""
+        return len(self.missing)

@@ -86,6 +86,7 @@ class ViewRead:
     cache: Cached | None = None  # validators to keep once `parsed` is recorded (or on a 304)
     suggested: list[str] = field(default_factory=list)  # formats that read what this view served
     unreachable: bool = False  # no answer at all (connection, time or size limits), not a bad one
+    date: str | None = None  # the answer's Date header (ISO), when it was read in full
 
 
 @dataclass
@@ -100,6 +101,12 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None  # seconds the page asked us to wait (429/503)
     ms: int = 0
+    # Closing confirmation (confirm()): the history views read because incidents left the
+    # open-only ones, the incidents held open that a history view lists as still open, and
+    # history URL -> the ids it listed as open, for each history view read in full.
+    confirms: list[ViewRead] = field(default_factory=list)
+    vouched: frozenset[str] = frozenset()
+    history_open: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> bool:
@@ -119,18 +126,34 @@ class Outcome:
         return frozenset(i.incident_id for p in found for i in p.incidents)
 
     @property
+    def capped(self) -> frozenset[str]:
+        """Kinds whose list an open-only view served at its cap (nothing of them is missing)."""
+        return frozenset().union(*(v.parsed.capped for v in self.views if v.open_only and v.parsed is not None))
+
+    @property
+    def page_time(self) -> str | None:
+        """The page's clock as the open-only views read in full this poll state it: the
+        payload's own time, else the answer's Date header; None when none was read."""
+        for v in self.views:
+            if v.open_only and v.parsed is not None:
+                return v.parsed.page_time or v.date
+        return None
+
+    @property
     def grace(self) -> float:
+        if self.provider.closing_grace is not None:
+            return self.provider.closing_grace
         return FORMATS[self.format].close_grace if self.format in FORMATS else 0.0
 
     @property
     def failed_views(self) -> list[ViewRead]:
         """Views that failed while another one was read (a warning, not a failed poll)."""
-        return [v for v in self.views if v.error] if self.error is None else []
+        return [v for v in self.views + self.confirms if v.error] if self.error is None else []
 
     @property
     def cache(self) -> dict[str, Cached]:
         """URL -> validators to keep, for every view read in full or answered 304."""
-        return {v.url: v.cache for v in self.views if v.cache is not None}
+        return {v.url: v.cache for v in self.views + self.confirms if v.cache is not None}
 
 
 def tag_view(parsed: ParseResult, name: str) -> ParseResult:
@@ -158,6 +181,7 @@ def read_view(view: View, url: str, provider: Provider, fetcher: Fetcher, known:
             return result
         digest = hashlib.sha256(got.body or b"").hexdigest()
         result.cache = Cached(got.etag, got.last_modified, digest)
+        result.date = times.parse(got.date) if got.date else None
         if digest == known.body_sha256:
             # Byte-identical to the last body recorded in full: nothing can be new.
             if (got.etag, got.last_modified) == (known.etag, known.last_modified):
@@ -240,6 +264,58 @@ def probe(provider: Provider, fetcher: Fetcher, now: str) -> Probed:
     return found
 
 
+def confirm(outcome: Outcome, provider: Provider, fetcher: Fetcher, state: PollState, now: str) -> None:
+    """Confirm before inferring (docs/contract.md §4). When incidents held open have left the
+    page's open-only views (or are still missing from them), read the same page's history
+    view for their kind once this poll, conditionally, and add what it says of the incidents
+    held open: a closing there is the page's own, announced with its id, text and time. What
+    the history view still lists as open is `vouched` for (not missing, whatever the grace).
+
+    An unchanged history view (a 304) answers from what its last full read listed as open,
+    when this process read it; otherwise it is read in full."""
+    spec = FORMATS[outcome.format]
+    views = {v.name: v for v in spec.views}
+    open_reads = [r for r in outcome.views if r.open_only and views[r.name].history is not None]
+    if not state.held or not open_reads:
+        return
+    if all(r.parsed is not None for r in open_reads):
+        listed = {i.incident_id for r in open_reads for i in r.parsed.incidents}  # type: ignore[union-attr]
+        left = {i: kind for i, kind in state.held.items() if i not in listed}
+    else:  # unchanged (or failed): what was already missing is still waiting
+        left = {i: state.held[i] for i in state.missing if i in state.held}
+    if not left:
+        return
+    urls: dict[str, View] = {}
+    for r in open_reads:
+        for kind in sorted(set(left.values())):
+            url = views[r.name].history(provider.url, kind)  # type: ignore[misc]
+            if url:
+                # The format's own view at that URL parses it (incident.io's copy); else the
+                # open-only view's adapter does (Statuspage's, for each of its endpoints).
+                urls[url] = next((v for v in spec.views if v.endpoint(provider.url) == url), views[r.name])
+    read_here = {r.url: r for r in outcome.views}
+    found: list[Any] = []
+    vouched: set[str] = set()
+    for url, view in urls.items():
+        got = read_here.get(url)
+        if got is None or got.parsed is None and got.error is None and url not in state.history_open:
+            known = state.cache.get(url) if url in state.history_open else None
+            got = read_view(view, url, provider, fetcher, known, now, tag=len(spec.views) > 1, fmt=outcome.format)
+            outcome.confirms.append(got)
+        if got.parsed is not None:
+            still_open = frozenset(i.incident_id for i in got.parsed.incidents if i.is_open)
+            outcome.history_open[url] = still_open
+            vouched |= still_open & left.keys()
+            if all(got is not v for v in outcome.views):  # a view of the poll's own is merged already
+                found += [i for i in got.parsed.incidents if i.incident_id in state.held]
+        elif got.error is None:
+            vouched |= state.history_open.get(url, frozenset()) & left.keys()
+    outcome.vouched = frozenset(vouched)
+    if found:
+        extra = ParseResult(incidents=found)
+        outcome.parsed = extra if outcome.parsed is None else spec.merge([outcome.parsed, extra])
+
+
 def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
          now: str | None = None) -> Outcome:
     """Read one provider's page through every view of its format. Never raises."""
@@ -275,6 +351,7 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
             parsed = [v.parsed for v in outcome.views if v.parsed is not None]
             if parsed:
                 outcome.parsed = spec.merge(parsed)
+            confirm(outcome, provider, fetcher, state, now)
     except HTTPStatusError as e:
         outcome.error = str(e)
         outcome.retry_after = backoff.parse_retry_after(e.retry_after)
@@ -288,5 +365,5 @@ def read(provider: Provider, fetcher: Fetcher, state: PollState | None = None,
     return outcome
 
 
-__all__ = ["Outcome", "Probed", "ViewRead", "configured_format", "decode", "decode_json", "endpoints", "known_format", "probe",
-           "read", "readers"]
+__all__ = ["Outcome", "Probed", "ViewRead", "configured_format", "confirm", "decode", "decode_json", "endpoints",
+           "known_format", "probe", "read", "readers"]

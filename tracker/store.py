@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,9 +97,30 @@ class Claim:
     closed: int = 0  # incidents closed because they left a page listing only open ones
     moved_from: str | None = None  # the URL of the last poll, when this one read another
     gone: int = 0  # incidents missing from the page, waiting out the grace period
+    # Maintenances this poll found unlisted before their window (rows: incident_id, title,
+    # scheduled_for), each found by one process only: the maintenance_unlisted records.
+    unlisted: list[Any] = field(default_factory=list)
+    stale: bool = False  # the open-only view was older than one already read: no evidence
+    # With PollRecord.track: the incidents held open afterwards (id -> kind) and which of them
+    # are missing (the worker's PollState.held and .missing). None: not asked.
+    held: dict[str, str] | None = None
+    missing: frozenset[str] | None = None
 
 
 CLOSED_MESSAGE = "No longer listed on the status page"
+
+
+@dataclass
+class Shut:
+    """What `_close_missing` did: closings claimed (row id, announce, created_at), incidents
+    still waiting out the grace, maintenances unlisted before their window, and (when asked)
+    what is held open afterwards."""
+
+    closing: list[tuple[int, int, str]] = field(default_factory=list)
+    gone: int = 0
+    unlisted: list[Any] = field(default_factory=list)
+    held: dict[str, str] | None = None
+    missing: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,10 @@ class PollRecord:
     # What `format = "auto"` found by probing this poll, to remember with the rest (one commit
     # instead of two on a first contact: each costs a WAL write and an fsync).
     detected: str | None = None
+    capped: frozenset[str] = frozenset()  # kinds whose open-only list was at its cap: none missing
+    vouched: frozenset[str] = frozenset()  # ids a history view lists as still open: not missing
+    page_time: str | None = None  # the page's clock, as the open-only views state it
+    track: bool = False  # the page has open-only views: say what is held open afterwards
 
 
 def times_iso_minus(now: str, seconds: float) -> str:
@@ -332,12 +357,17 @@ class Store:
             )
             for row in self.conn.execute("SELECT * FROM providers")
         }
-        for pid, gone in self.conn.execute(
-            f"SELECT provider_id, count(*) FROM incidents WHERE gone_at IS NOT NULL AND {OPEN} "
-            "GROUP BY provider_id"
+        held: dict[str, dict[str, str]] = {}
+        missing: dict[str, set[str]] = {}
+        for pid, iid, kind, gone_at in self.conn.execute(
+            f"SELECT provider_id, incident_id, kind, gone_at FROM incidents WHERE {OPEN} AND unlisted_at IS NULL"
         ):
-            if pid in states:
-                states[pid].gone = gone
+            held.setdefault(pid, {})[iid] = kind
+            if gone_at is not None:
+                missing.setdefault(pid, set()).add(iid)
+        for pid, state in states.items():
+            state.held = held.get(pid, {})
+            state.missing = frozenset(missing.get(pid, ()))
         for row in self.conn.execute("SELECT * FROM view_cache"):
             if row["provider_id"] in states:
                 states[row["provider_id"]].cache[row["url"]] = Cached(
@@ -431,7 +461,7 @@ class Store:
             # With the write lock held (nobody else inserts meanwhile), the rows this claim
             # inserts are those past the updates table's last id, taken here in the same query.
             state = c.execute(
-                "SELECT first_polled_at, failures, polled_format, polled_url, "
+                "SELECT first_polled_at, failures, polled_format, polled_url, page_time, "
                 "(SELECT coalesce(max(id), 0) FROM updates) AS last_id FROM providers WHERE id = ?",
                 (provider_id,),
             ).fetchone()
@@ -516,20 +546,26 @@ class Store:
             edit_ids, edits = self._claim_edits(c, provider_id, seen_before, announced, now, source, owner,
                                                lease_until) if seen_before else ([], 0)
 
-            closing: list[tuple[int, int, str]] = []
-            gone = 0
+            shut = Shut()
+            stale = False
             if poll is not None:
-                closing, gone = self._close_missing(c, provider_id, poll, policy, now, source, owner,
-                                                    lease_until, first_contact)
+                # A page whose clock is older than one already read is a stale copy (a CDN
+                # serving an old version): what it does not list is not missing.
+                known_time = None if first_contact else state["page_time"]
+                stale = bool(poll.page_time and known_time and poll.page_time < known_time)
+                shut = self._close_missing(c, provider_id, poll, policy, now, source, owner, lease_until,
+                                           first_contact, stale)
                 c.execute(
                     "UPDATE providers SET first_polled_at = COALESCE(first_polled_at, ?), "
                     "last_poll_at = ?, last_ok_at = ?, last_result = 'ok', last_error = NULL, "
                     "failures = 0, next_poll_at = NULL, polled_format = ?, "
-                    "polled_url = COALESCE(?, polled_url), detected_format = COALESCE(?, detected_format) "
-                    "WHERE id = ?",
-                    (now, now, now, poll.format, poll.url, poll.detected, provider_id),
+                    "polled_url = COALESCE(?, polled_url), detected_format = COALESCE(?, detected_format), "
+                    "page_time = ? WHERE id = ?",
+                    (now, now, now, poll.format, poll.url, poll.detected,
+                     max(filter(None, (known_time, poll.page_time)), default=None), provider_id),
                 )
                 self._keep_cache(c, provider_id, poll.cache)
+            closing = shut.closing
         everything = claimed + closing
         announce_ids = [row_id for row_id, ann, _ in sorted(everything, key=lambda r: (r[2], r[0])) if ann]
         return Claim(
@@ -541,7 +577,11 @@ class Store:
             edits=edits,
             closed=len(closing),
             moved_from=moved_from,
-            gone=gone,
+            gone=shut.gone,
+            unlisted=shut.unlisted,
+            stale=stale,
+            held=shut.held,
+            missing=shut.missing,
         )
 
     def _claim_edits(self, c: sqlite3.Connection, provider_id: str, rows: list[tuple], announced: dict[str, bool],
@@ -596,23 +636,47 @@ class Store:
         return ids, len(changed)
 
     def _close_missing(self, c: sqlite3.Connection, provider_id: str, poll: PollRecord, policy: Policy, now: str,
-                       source: str, owner: str, lease_until: str, first_contact: bool
-                       ) -> tuple[list[tuple[int, int, str]], int]:
-        """Closing by disappearance (§4): incidents held open that the page's open-only views no
-        longer list are marked missing, and closed once missing for `poll.grace` seconds (at
-        once for most formats; incident.io waits for its copy to bring the real resolution).
-        On first contact (a new page) they are closed silently."""
-        if poll.listed is not None:
+                       source: str, owner: str, lease_until: str, first_contact: bool, stale: bool = False
+                       ) -> "Shut":
+        """Closing by disappearance (docs/contract.md §4).
+
+        Incidents held open that the page's open-only views no longer list are marked missing
+        (`gone_at`), unless the list they were on is at its cap, or they are maintenances
+        still scheduled whose window has not begun by the page's clock: those are marked
+        unlisted instead (`unlisted_at`), never closed for it. What a history view still lists
+        as open is not missing either: its `gone_at` moves on to now. An incident missing for
+        `poll.grace` seconds is closed: silently when the page's own closing is already
+        recorded (a view that listed it lagged behind), else by an inferred closing
+        (`closed`, `closed-2`, …). On first contact (a new page) whatever is missing is closed
+        silently. A stale copy of the page marks nothing."""
+        shut = Shut()
+        if poll.listed is not None and not stale:
             open_rows = c.execute(
-                f"SELECT incident_id, gone_at FROM incidents WHERE provider_id = ? AND {OPEN}",
+                "SELECT incident_id, title, kind, status, scheduled_for, gone_at, unlisted_at FROM incidents "
+                f"WHERE provider_id = ? AND {OPEN}",
                 (provider_id,),
             ).fetchall()
-            back = [r[0] for r in open_rows if r[0] in poll.listed and r[1] is not None]
-            missing = [r[0] for r in open_rows if r[0] not in poll.listed and r[1] is None]
-            c.executemany("UPDATE incidents SET gone_at = NULL WHERE provider_id = ? AND incident_id = ?",
-                          [(provider_id, i) for i in back])
+            back = [r[0] for r in open_rows if r[0] in poll.listed and (r[5] or r[6])]
+            c.executemany("UPDATE incidents SET gone_at = NULL, unlisted_at = NULL "
+                          "WHERE provider_id = ? AND incident_id = ?", [(provider_id, i) for i in back])
+            if first_contact:
+                missing = [r for r in open_rows if r[0] not in poll.listed and r[5] is None]
+            else:
+                missing = [r for r in open_rows if r[0] not in poll.listed and r[5] is None and r[6] is None
+                           and r[2] not in poll.capped]
+                clock = poll.page_time or now
+                shut.unlisted = [r for r in missing if r[2] == "maintenance" and r[3] == "scheduled"
+                                 and r[4] is not None and clock < r[4] and not self._started(c, provider_id, r[0])]
+                if shut.unlisted:
+                    unlisted = {r[0] for r in shut.unlisted}
+                    missing = [r for r in missing if r[0] not in unlisted]
+                    c.executemany("UPDATE incidents SET unlisted_at = ? WHERE provider_id = ? AND incident_id = ?",
+                                  [(now, provider_id, i) for i in unlisted])
             c.executemany("UPDATE incidents SET gone_at = ? WHERE provider_id = ? AND incident_id = ?",
-                          [(now, provider_id, i) for i in missing])
+                          [(now, provider_id, r[0]) for r in missing])
+        if poll.vouched:
+            c.executemany("UPDATE incidents SET gone_at = ? WHERE provider_id = ? AND incident_id = ? "
+                          "AND gone_at IS NOT NULL", [(now, provider_id, i) for i in poll.vouched])
         due = times_iso_minus(now, poll.grace)
         gone = c.execute(
             "SELECT incident_id, title, status, impact, kind, url, components, created_at, gone_at "
@@ -620,9 +684,16 @@ class Store:
             (provider_id,),
         ).fetchall()
         rows = [r for r in gone if first_contact or r["gone_at"] <= due]
-        waiting = len(gone) - len(rows)
-        closing: list[tuple[int, int, str]] = []
+        shut.gone = len(gone) - len(rows)
         for r in rows:
+            # The page's own closing, recorded already (a view listing it again lagged behind
+            # the history that told it): the incident is over, nothing to infer.
+            told = c.execute("SELECT status FROM updates WHERE provider_id = ? AND incident_id = ? AND inferred = 0 "
+                             "ORDER BY created_at DESC, id DESC LIMIT 1", (provider_id, r["incident_id"])).fetchone()
+            if told is not None and told[0] in CLOSED_STATUSES:
+                c.execute("UPDATE incidents SET status = ?, gone_at = NULL WHERE provider_id = ? AND incident_id = ?",
+                          (told[0], provider_id, r["incident_id"]))
+                continue
             inc = Incident(incident_id=r["incident_id"], title=r["title"], status=r["status"], impact=r["impact"],
                            kind=r["kind"], url=r["url"], created_at=r["created_at"],
                            components=tuple(json.loads(r["components"] or "[]")))
@@ -642,18 +713,34 @@ class Store:
             c.execute("UPDATE incidents SET status = ?, resolved_at = ?, updated_at = ?, gone_at = NULL "
                       "WHERE provider_id = ? AND incident_id = ?", (status, now, now, provider_id, inc.incident_id))
             if got is not None:
-                closing.append((got[0], got[1], got[2]))
-        return closing, waiting
+                shut.closing.append((got[0], got[1], got[2]))
+        if poll.track:
+            held = c.execute(f"SELECT incident_id, kind, gone_at FROM incidents WHERE provider_id = ? AND {OPEN} "
+                             "AND unlisted_at IS NULL", (provider_id,)).fetchall()
+            shut.held = {r[0]: r[1] for r in held}
+            shut.missing = frozenset(r[0] for r in held if r[2] is not None)
+        return shut
+
+    @staticmethod
+    def _started(c: sqlite3.Connection, provider_id: str, incident_id: str) -> bool:
+        """Whether a maintenance was ever said to be under way (in progress or verifying)."""
+        return c.execute("SELECT 1 FROM updates WHERE provider_id = ? AND incident_id = ? "
+                         "AND status IN ('in_progress', 'verifying') LIMIT 1", (provider_id, incident_id)).fetchone() \
+            is not None
 
     def close_gone(self, provider_id: str, *, now: str, source: str, policy: Policy, lease: tuple[str, str],
-                   grace: float) -> Claim:
-        """Close what has been missing for `grace` seconds, on a poll that found nothing new."""
+                   poll: PollRecord) -> Claim:
+        """On a poll that found nothing new on the page's own views: what a history view still
+        lists as open (`poll.vouched`) waits on, what has been missing for the grace is closed."""
         owner, lease_until = lease
         with self.transaction() as c:
-            closing, gone = self._close_missing(c, provider_id, PollRecord("", {}, grace=grace), policy, now,
-                                                source, owner, lease_until, False)
-        return Claim(new=0, announce_ids=[r[0] for r in closing if r[1]], first_contact=False, recovered_after=0,
-                     closed=len(closing), gone=gone)
+            shut = self._close_missing(c, provider_id, replace(poll, listed=None, track=True), policy, now, source,
+                                       owner, lease_until, False)
+            if poll.cache:
+                self._keep_cache(c, provider_id, poll.cache)
+        return Claim(new=0, announce_ids=[r[0] for r in shut.closing if r[1]], first_contact=False,
+                     recovered_after=0, closed=len(shut.closing), gone=shut.gone, held=shut.held,
+                     missing=shut.missing)
 
     # -- the outbox --------------------------------------------------------------------
 

@@ -80,6 +80,26 @@ def _statuspage_open_only(url: str) -> bool:
     return path.endswith(("/summary.json", "/unresolved.json", "/active.json", "/upcoming.json"))
 
 
+def _statuspage_history(url: str, kind: str) -> str | None:
+    """For an open-only Statuspage endpoint, the same page's history view that keeps what it
+    drops, closings included: `incidents.json` for incidents, `scheduled-maintenances.json`
+    for maintenances (each lists its 50 most recent, resolved or not)."""
+    if not _statuspage_open_only(url):
+        return None
+    parts = urlsplit(url)
+    path = parts.path
+    cut = path.find("/api/v2/")
+    root = path[:cut] if cut >= 0 else ""
+    name = "scheduled-maintenances.json" if kind == "maintenance" else "incidents.json"
+    return f"{parts.scheme}://{parts.netloc}{root}/api/v2/{name}"
+
+
+def _incidentio_history(url: str, kind: str) -> str | None:
+    """incident.io's native summary drops what resolves; its Statuspage-compatible copy (one
+    of the format's own views) keeps it."""
+    return _incidentio_copy(url)
+
+
 def _feed_open_only(url: str) -> bool:
     """Azure's status feed lists only open communications (an empty channel when healthy);
     history feeds (Statuspage history.atom, AWS, …) keep resolved ones."""
@@ -101,6 +121,10 @@ class View:
     raw: bool = False  # the adapter takes the body's bytes (feeds), not decoded JSON
     # Lists only open incidents (one that leaves it was closed), always or for some URLs.
     open_only: bool | Callable[[str], bool] = False
+    # For an open-only view: (the page's configured URL, a kind) -> the URL of the same page's
+    # view that keeps that kind's history, closings included, or None. Read when an incident leaves, so the
+    # page's own closing is announced instead of an inferred one (docs/contract.md §4).
+    history: Callable[[str, str], str | None] | None = None
 
     def lists_only_open(self, url: str) -> bool:
         return self.open_only(url) if callable(self.open_only) else self.open_only
@@ -154,7 +178,9 @@ def merge(results: list[ParseResult]) -> ParseResult:
             updated_at=max((v.updated_at for v in versions if v.updated_at), default=first.updated_at),
             created_at=min(v.created_at for v in versions),
         ))
-    return ParseResult(incidents=incidents, skipped=skipped, complete=all(r.complete for r in results))
+    return ParseResult(incidents=incidents, skipped=skipped, complete=all(r.complete for r in results),
+                       capped=frozenset().union(*(r.capped for r in results)),
+                       page_time=next((r.page_time for r in results if r.page_time), None))
 
 
 def _copy_times(payload: Any) -> Any:
@@ -191,8 +217,9 @@ class Format:
     text: str = ""  # what the message text is, for the README and `tracker catalog`
     merge: Callable[[list[ParseResult]], ParseResult] = merge
     history: History | None = None  # backfill's deeper walk, beyond what the views list
-    # Seconds an incident must be missing from the open-only views before it is closed by
-    # inference (incident.io: its compatible copy normally brings the real resolution first).
+    # Seconds an incident must be missing from the open-only views (and from every history
+    # view) before it is closed by inference; `closing_grace` overrides it. Why these values:
+    # docs/contract.md §4.
     close_grace: float = 0.0
     # The URL `format = "auto"` asks to recognise this format (its first view parses the
     # answer), when the page's DEFAULT_FORMAT endpoint did not give that format's own payload
@@ -207,27 +234,36 @@ class Format:
         return self.views[0].parse
 
 
+# The grace before a closing is inferred (docs/contract.md §4 says why). Where the page has a
+# history view it is read first and brings the page's own closing, so the grace is reached only
+# when history cannot say: it can be long enough to ride out the longest flicker recorded (an
+# open incident missing from DigitalOcean's summary.json for up to 41 minutes). Where the page
+# has none, the grace delays every closing, so it is shorter: a stale cached copy of minutes.
+HISTORY_GRACE = 3600.0
+OPEN_ONLY_GRACE = 600.0
+
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("statuspage", (View("incidents", _join("/api/v2/incidents.json"), _statuspage_parse,
-                                   open_only=_statuspage_open_only),),
-               text="the update body", history=statuspage_history),
+                                   open_only=_statuspage_open_only, history=_statuspage_history),),
+               text="the update body", history=statuspage_history, close_grace=HISTORY_GRACE),
         Format("incidentio", (
-            View("summary", _incidentio_summary, incidentio.parse, open_only=True),
+            View("summary", _incidentio_summary, incidentio.parse, open_only=True, history=_incidentio_history),
             View("incidents", _incidentio_copy, _incidentio_copy_parse),
         ), text="the native message_string, else the compatible copy's body", history=incidentio_history,
-            probe=_incidentio_summary, close_grace=1800.0),
+            probe=_incidentio_summary, close_grace=HISTORY_GRACE),
         Format("feed", (View("feed", _same, feed.parse, raw=True, open_only=_feed_open_only),),
-               text="the entry's text, HTML reduced to plain text"),
+               text="the entry's text, HTML reduced to plain text", close_grace=OPEN_ONLY_GRACE),
         Format("gcp", (View("incidents", _join("/incidents.json"), gcp.parse),), text="the update text (Markdown)"),
         Format("aws", (View("currentevents", _aws, aws.parse, open_only=_aws_open_only),),
-               text="the event log message"),
+               text="the event log message", close_grace=OPEN_ONLY_GRACE),
         Format("slack", (View("current", _join("/api/v2.0.0/current", ("/current",)), slack.parse,
-                              open_only=True),), text="the note"),
-        Format("statusio", (View("status", _same, statusio.parse, open_only=True),), text="the incident message"),
+                              open_only=True),), text="the note", close_grace=OPEN_ONLY_GRACE),
+        Format("statusio", (View("status", _same, statusio.parse, open_only=True),), text="the incident message",
+               close_grace=OPEN_ONLY_GRACE),
         Format("instatus", (View("summary", _join("/summary.json"), instatus.parse, open_only=True),),
-               text="none in the public JSON: a readable line from status and impact"),
+               text="none in the public JSON: a readable line from status and impact", close_grace=OPEN_ONLY_GRACE),
         Format("betterstack", (View("index", _join("/index.json"), betterstack.parse),), text="the status update"),
     )
 }

@@ -9,6 +9,7 @@ incidents out.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from .. import times
@@ -17,6 +18,10 @@ from ..models import Incident, ParseResult, Update
 from .common import (MAINTENANCE_STATUSES, MAX_UPDATES, clean_text, clip, collect, fallback_message, ident,
                      json_type, objects_only)
 from .common import MAX_INCIDENTS, MAX_TEXT  # noqa: F401 - re-exported
+
+# `summary.json` lists at most this many upcoming and active maintenances (a big page's list is
+# always full); what is pushed off its end is still scheduled (docs/contract.md §4).
+MAINTENANCE_CAP = 100
 
 
 def _text(value: Any) -> str:
@@ -166,4 +171,8 @@ def parse(payload: Any, *, base_url: str | None = None, now: str | None = None) 
     page = payload.get("page") if isinstance(payload.get("page"), dict) else {}
     page_url = page.get("url") if isinstance(page.get("url"), str) and page.get("url") else base_url
 
-    return collect(items, objects_only(lambda item, skipped: _incident(item, page_url, skipped)))
+    result = collect(items, objects_only(lambda item, skipped: _incident(item, page_url, skipped)))
+    maintenances = payload.get("scheduled_maintenances")
+    capped = frozenset({"maintenance"}) if isinstance(maintenances, list) and len(maintenances) >= MAINTENANCE_CAP \
+        else frozenset()
+    return replace(result, capped=capped, page_time=times.parse(page.get("updated_at")))
