@@ -47,6 +47,11 @@ STATUSPAGE = {
     "github-summary-2026-08-17T2110Z.json": (1, 35, 0, 1),
     "github-summary-2026-08-17T2142Z.json": (0, 0, 0, 0),
     "cloudflare-summary-2025-11-18T1444Z.json": (55, 80, 53, 55),
+    "digitalocean-summary-2021-02-02T2216Z.json": (1, 1, 0, 1),
+    "digitalocean-summary-2021-02-02T2241Z.json": (0, 0, 0, 0),
+    "digitalocean-summary-2021-02-02T2257Z.json": (1, 1, 0, 1),
+    "digitalocean-summary-2021-02-02T2318Z.json": (1, 2, 0, 1),
+    "digitalocean-summary-2021-02-03T0127Z.json": (1, 1, 0, 1),
 }
 
 # Real JSON captures of other APIs: not Statuspage, so parse() must refuse them.

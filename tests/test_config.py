@@ -7,6 +7,7 @@ tmp_path as the working directory, so nothing is read from or written to the rea
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,10 @@ BAD = [
     ("bad-log-format", 'log_format = "xml"\n', ["log_format", "'xml'"]),
     ("bad-log-level", 'log_level = "loud"\n', ["log_level", "'loud'"]),
     ("bad-database", "database = 5\n", ["database", "5"]),
+    ("closing-grace-word", 'closing_grace = "soon"\n', ["closing_grace", "'soon'", "duration"]),
+    ("closing-grace-negative", ONE_PROVIDER + "closing_grace = -1\n", ["provider #1", "closing_grace", "-1"]),
+    ("closing-grace-bool", ONE_PROVIDER + "closing_grace = true\n", ["provider #1", "closing_grace", "True"]),
+    ("closing-grace-unit", ONE_PROVIDER + 'closing_grace = "2d"\n', ["closing_grace", "'2d'"]),
     ("empty-database", 'database = ""\n', ["database", "''"]),
 ]
 
@@ -614,3 +619,37 @@ def test_top_level_interval_applies_to_the_builtin_default_provider(tmp_path):
     fast = config.load(write(tmp_path, "interval = 10\n", name="fast.toml"))
     assert fast.providers[0].interval == 10
     assert len(fast.warnings) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# closing_grace (docs/contract.md §4)
+
+
+@pytest.mark.parametrize("given, seconds", [("0", 0.0), ("90", 90.0), ("30.5", 30.5), ('"90s"', 90.0),
+                                            ('"10m"', 600.0), ('"1h"', 3600.0), ('"0s"', 0.0)])
+def test_closing_grace_is_seconds_or_a_duration(tmp_path, given, seconds):
+    [p] = config.load(write(tmp_path, ONE_PROVIDER + f"closing_grace = {given}\n")).providers
+    assert p.closing_grace == seconds
+
+
+def test_closing_grace_top_level_is_every_providers_default_and_config_shows_it(runner, tmp_path):
+    path = write(tmp_path, 'closing_grace = "10m"\n' + ONE_PROVIDER
+                 + '[[providers]]\nname = "DO"\nurl = "https://status.digitalocean.com/api/v2/summary.json"\n'
+                 + 'closing_grace = 0\n[[providers]]\nname = "Slack"\ncatalog = "slack"\n')
+    github, do, slack = config.load(path).providers
+    assert (github.closing_grace, do.closing_grace, slack.closing_grace) == (600.0, 0.0, 600.0)
+    shown = runner.invoke(cli, ["config", "--json", "--config", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert {p["id"]: p["closing_grace"] for p in json.loads(shown.output)["providers"]} == {
+        "github": 600.0, "do": 0.0, "slack": 600.0}
+    table = runner.invoke(cli, ["config", "--config", str(path)]).output
+    assert re.search(r"^do\s+DO\s+auto\s+60s\s+0s\s", table, re.M)
+
+
+def test_without_closing_grace_each_format_has_its_own(runner, tmp_path):
+    path = write(tmp_path, '[[providers]]\nname = "DO"\nurl = "https://status.digitalocean.com/api/v2/summary.json"\n'
+                 '[[providers]]\nname = "Slack"\ncatalog = "slack"\n'
+                 '[[providers]]\nname = "Somewhere"\nurl = "https://status.example.com"\n')
+    shown = json.loads(runner.invoke(cli, ["config", "--json", "--config", str(path)]).output)
+    # statuspage (named by the URL): 1 h; slack: 10 min; a page only detection can tell: by format
+    assert [p["closing_grace"] for p in shown["providers"]] == [3600.0, 600.0, None]

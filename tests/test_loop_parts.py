@@ -6,14 +6,12 @@ same guarantees across processes."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from concurrent.futures import Future
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,75 +29,11 @@ from tracker.poller import Poller
 from tracker.read import read
 from tracker.store import Store
 
+from fakes import Clock, PageFetcher, SyncExecutor  # noqa: E402
+
 FIXTURES = Path(__file__).parent / "fixtures"
 GITHUB = Provider(id="github", name="GitHub", url="https://www.githubstatus.com", format="statuspage")
 ENDPOINT = "https://www.githubstatus.com/api/v2/incidents.json"
-
-
-class Clock:
-    """Wall time and monotonic time that move only when told."""
-
-    def __init__(self) -> None:
-        self.wall = datetime(2026, 8, 1, 12, 0, tzinfo=timezone.utc)
-        self.mono = 1000.0
-
-    def now(self) -> datetime:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.wall += timedelta(seconds=seconds)
-        self.mono += seconds
-
-
-class SyncExecutor:
-    """Runs each job at once on the calling thread; or holds them until release() (hold=True)."""
-
-    def __init__(self, hold: bool = False):
-        self.hold = hold
-        self.held: list[tuple[Future, tuple]] = []
-
-    def submit(self, fn, *args):
-        future: Future = Future()
-        if self.hold:
-            self.held.append((future, (fn, *args)))
-        else:
-            future.set_result(fn(*args))
-        return future
-
-    def release(self, n: int = 1) -> None:
-        for future, (fn, *args) in self.held[:n]:
-            future.set_result(fn(*args))
-        del self.held[:n]
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        for future, _ in self.held:
-            future.cancel()
-        self.held.clear()
-
-
-class PageFetcher:
-    """A Fetcher serving bytes from a dict (url -> body, or an exception), with ETags and 304s."""
-
-    def __init__(self, pages: dict):
-        self.pages = pages
-        self.requests: list[str] = []
-        self.timeout = 20.0
-
-    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Fetched:
-        self.requests.append(url)
-        page = self.pages.get(url, HTTPStatusError(404))
-        if isinstance(page, Exception):
-            raise page
-        tag = '"' + hashlib.sha1(page).hexdigest() + '"'
-        if etag == tag:
-            return Fetched(304, None, "", tag, None, url)
-        return Fetched(200, page, "application/json", tag, None, url)
-
-    def close(self) -> None:
-        pass
 
 
 def payload(name: str = "github-incidents-2026-07-31.json") -> dict:

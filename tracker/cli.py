@@ -520,6 +520,26 @@ def _scrub(value: Any, secrets: Any) -> Any:
     return json.loads(text)
 
 
+def _grace(p: config.Provider) -> float | None:
+    """The seconds an incident must stay missing before a closing is inferred: configured, or
+    the format's own (None while the format is left to detection: it depends on the platform)."""
+    from .adapters import FORMATS
+    from .read import configured_format
+
+    if p.closing_grace is not None:
+        return p.closing_grace
+    fmt = configured_format(p)
+    return FORMATS[fmt].close_grace if fmt in FORMATS else None
+
+
+def _seconds(value: float) -> str:
+    """90 -> "90s", 600 -> "10m", 3600 -> "1h"."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
+
+
 @cli.command(name="config", context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--metrics-listen", envvar="TRACKER_METRICS_LISTEN", show_envvar=True, metavar="HOST:PORT",
@@ -556,7 +576,8 @@ def config_command(ctx: click.Context, as_json: bool, metrics_listen: str | None
     providers = [{"id": p.id, "name": p.name, "url": p.url, "format": p.format, "interval": p.interval,
                   "components": list(p.components),
                   **{k: v for k, v in redact(p).items() if k not in ("id", "name", "url", "format",
-                                                                     "interval", "components")}}
+                                                                     "interval", "components")},
+                  "closing_grace": _grace(p)}
                  for p in settings.providers]
     # A destination says itself how to show it (variables named, never their values); redact()
     # masks whatever else might hold a secret, and any secret value it holds.
@@ -570,8 +591,9 @@ def config_command(ctx: click.Context, as_json: bool, metrics_listen: str | None
              else str(v["value"]), v["source"]] for k, v in redact(shown).items()]
     click.echo(_table(["SETTING", "VALUE", "FROM"], rows))
     click.echo("")
-    click.echo(_table(["PROVIDER", "NAME", "FORMAT", "EVERY", "URL"], [
-        [p["id"], clean(p["name"], limit=40), p["format"], f"{p['interval']:g}s", clean(p["url"], limit=80)]
+    click.echo(_table(["PROVIDER", "NAME", "FORMAT", "EVERY", "GRACE", "URL"], [
+        [p["id"], clean(p["name"], limit=40), p["format"], f"{p['interval']:g}s",
+         "by format" if p["closing_grace"] is None else _seconds(p["closing_grace"]), clean(p["url"], limit=80)]
         for p in providers]))
     for n, dest in enumerate(notify, start=1):
         if n == 1:

@@ -683,7 +683,9 @@ class Store:
             f"FROM incidents WHERE provider_id = ? AND gone_at IS NOT NULL AND {OPEN}",
             (provider_id,),
         ).fetchall()
-        rows = [r for r in gone if first_contact or r["gone_at"] <= due]
+        # What a history view lists as open this poll is not closed whatever the grace; the
+        # grace counts from the last poll that vouched for it.
+        rows = [r for r in gone if first_contact or r["gone_at"] <= due and r["incident_id"] not in poll.vouched]
         shut.gone = len(gone) - len(rows)
         for r in rows:
             # The page's own closing, recorded already (a view listing it again lagged behind
