@@ -60,6 +60,7 @@ class PageFetcher:
 
     def __init__(self, pages: dict):
         self.pages = pages
+        self.dates: dict[str, str] = {}  # url -> the Date header its answers carry
         self.requests: list[str] = []
         self.timeout = 20.0
 
@@ -71,7 +72,7 @@ class PageFetcher:
         tag = '"' + hashlib.sha1(page).hexdigest() + '"'
         if etag == tag:
             return Fetched(304, None, "", tag, None, url)
-        return Fetched(200, page, "application/json", tag, None, url)
+        return Fetched(200, page, "application/json", tag, None, url, date=self.dates.get(url))
 
     def close(self) -> None:
         pass

@@ -384,6 +384,29 @@ def test_maintenances_cut_from_the_list_before_their_window_are_not_completed(ri
                    SYD, ICN, MAA) == [(0,)]
 
 
+@pytest.mark.parametrize("date, told", [
+    ("Tue, 08 Sep 2026 09:00:00 GMT", "unlisted"),  # two days before its window, by the page's clock
+    ("Thu, 10 Sep 2026 08:05:00 GMT", "closed"),  # inside its window
+])
+def test_without_a_clock_in_the_payload_the_pages_date_header_judges(rig, date, told):
+    """Instatus states no time of its own: the answer's Date header is the page's clock (the
+    host's, in December here, is past both windows)."""
+    gcore = data("gcore-instatus-summary-2026-09-07.json")
+    url = "https://status.gcore.com/summary.json"
+    page = rig(Provider(id="gcore", name="Gcore", url="https://status.gcore.com", format="instatus", closing_grace=0))
+    page.clock.wall = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    page.serve(url, gcore)
+    page.fetcher.dates[url] = date
+    page.poll()
+    first = gcore["activeMaintenances"][0]["id"]  # 2026-09-10 08:00, 15 minutes
+    page.serve(url, {**gcore, "activeMaintenances": gcore["activeMaintenances"][1:]})
+    page.clock.advance(60)
+    logs = page.poll()
+    found = [(e["incident_id"], "unlisted") for e in logs if e["event"] == "maintenance_unlisted"]
+    found += [(e["incident_id"], e["update_id"]) for e in closings(logs)]
+    assert found == [(first, told)]
+
+
 def test_a_maintenance_that_ends_is_closed_by_the_pages_own_completed_update(rig):
     cf = rig(Provider(id="cf", name="Cloudflare", url=CF.url, format="statuspage"))  # the format's grace
     cf.serve(CF.url, cloudflare(CF_NOW))

@@ -273,10 +273,12 @@ def confirm(outcome: Outcome, provider: Provider, fetcher: Fetcher, state: PollS
 
     An unchanged history view (a 304) answers from what its last full read listed as open,
     when this process read it; otherwise it is read in full."""
+    if not state.held:
+        return
     spec = FORMATS[outcome.format]
     views = {v.name: v for v in spec.views}
     open_reads = [r for r in outcome.views if r.open_only and views[r.name].history is not None]
-    if not state.held or not open_reads:
+    if not open_reads:
         return
     if all(r.parsed is not None for r in open_reads):
         listed = {i.incident_id for r in open_reads for i in r.parsed.incidents}  # type: ignore[union-attr]
