@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import Tracker, updates_of, write_config  # noqa: E402
 from openai_pages import copy_at, moments, summary_at, week  # noqa: E402
 from statusserver import StatusServer  # noqa: E402
+from test_real_pages import DO_MOMENTS, FLICKER, cloudflare, do_history, do_summary, github_resolved  # noqa: E402
 
 F = Path(__file__).resolve().parents[1] / "fixtures"
 d = Path(tempfile.mkdtemp())
@@ -25,7 +26,9 @@ def show(records, names=("incident_update", "incident_update_edited", "url_chang
     if len(out) > limit: print(f"    … {len(out) - limit} more")
 
 with StatusServer() as server:
-    # 1. GitHub summary afternoon
+    # 1. GitHub summary afternoon; at 21:42 the incident has left, and the page's incidents.json
+    # has its resolution (the text and time of its history.atom)
+    server.route("/gh/api/v2/incidents.json", github_resolved())
     route = server.route("/gh/api/v2/summary.json")
     cfg = write_config(d / "gh.toml", [{"name": "GitHub", "id": "github", "url": f"{server.base}/gh/api/v2/summary.json"}])
     t = Tracker(cfg, d / "gh.db")
@@ -76,3 +79,28 @@ with StatusServer() as server:
     recs = t5.once()[1]
     show([r for r in recs if r.get("update_id") == ups[-1]["id"]], ("incident_update",), 1)
     print("requests per poll: summary", s.requests, "copy", c.requests, "over 2 polls")
+    # 6. DigitalOcean: an open incident missing from one version of summary.json (a stale copy)
+    summary, history = server.route("/do/api/v2/summary.json"), server.route("/do/api/v2/incidents.json")
+    t6 = Tracker(write_config(d / "do.toml", [{"name": "DigitalOcean", "id": "do",
+                                              "url": f"{server.base}/do/api/v2/summary.json"}]), d / "do.db")
+    listed = None
+    for m in DO_MOMENTS:
+        page = do_summary(m)
+        listed = next((i for i in page["incidents"] if i["id"] == FLICKER), listed)
+        summary.set_json(page)
+        history.set_json(do_history(listed, page["page"], resolved=m == DO_MOMENTS[-1]))
+        before = history.requests
+        recs = t6.once()[1]
+        print(f"== DigitalOcean summary.json at {m}: {len(updates_of(recs))} incident_update, "
+              f"{history.requests - before} request(s) to incidents.json")
+        show(recs, ("incident_update",), 2)
+    # 7. Cloudflare: three scheduled maintenances and one under way leave the list ten minutes on
+    route7 = server.route("/cf7/api/v2/summary.json", cloudflare("2025-11-18T14:42:37.468Z"))
+    t7 = Tracker(write_config(d / "cf7.toml", [{"name": "Cloudflare", "id": "cf",
+                                               "url": f"{server.base}/cf7/api/v2/summary.json"}]), d / "cf7.db")
+    t7.once()
+    route7.set_json(cloudflare("2025-11-18T14:52:37.468Z", drop=("zqvgdwg2v0ql", "9j37fvy02xpn", "kkwnsqyc4rkp",
+                                                                "vs8f5417pcp7")))
+    recs = t7.once()[1]
+    print(f"== Cloudflare, four maintenances left the list: {len(updates_of(recs))} incident_update")
+    show(recs, ("incident_update", "maintenance_unlisted", "view_failed"), 5)
