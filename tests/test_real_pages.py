@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 import structlog
+from click.testing import CliRunner
 from structlog.testing import capture_logs
 
 from tracker import times
+from tracker.cli import cli
 from tracker.config import Provider
 from tracker.fetch import HTTPStatusError
 from tracker.ledger import Ledger
@@ -377,6 +379,11 @@ def test_maintenances_cut_from_the_list_before_their_window_are_not_completed(ri
     cf.clock.advance(600)
     assert [(e["incident_id"], e["update_id"], e["status"]) for e in updates(cf.poll())] == [
         (KUL, "closed", "completed")]
+    # `tracker incidents` tells them apart from what is still listed.
+    shown = CliRunner().invoke(cli, ["incidents", "--open", "--db", str(cf.store.path)])
+    assert shown.exit_code == 0, shown.output
+    unlisted = [line for line in shown.output.splitlines() if "scheduled (unlisted)" in line]
+    assert len(unlisted) == 2 and "ICN (Seoul)" in unlisted[0] + unlisted[1] and "MAA (Chennai)" in unlisted[0] + unlisted[1]
     # Seoul and Chennai were never completed, however late it gets.
     assert cf.rows(f"SELECT incident_id, status FROM incidents WHERE incident_id IN ('{ICN}', '{MAA}') "
                    "ORDER BY incident_id") == [(ICN, "scheduled"), (MAA, "scheduled")]

@@ -731,7 +731,9 @@ def incidents(ctx: click.Context, provider_ids: tuple[str, ...], open_only: bool
         click.echo("No incidents recorded" + (" that match." if (provider_ids or open_only or since) else " yet."), err=True)
         return
     rows = [[
-        i["created_at"][:16].replace("T", " "), i["provider_id"], i["status"], i["impact"],
+        # a maintenance the page stopped listing before its window (docs/contract.md §4)
+        i["created_at"][:16].replace("T", " "), i["provider_id"],
+        i["status"] + (" (unlisted)" if i.get("unlisted_at") else ""), i["impact"],
         str(i["update_count"]), clean(i["title"], limit=80),
     ] for i in found]
     click.echo(_table(["STARTED (UTC)", "PROVIDER", "STATUS", "IMPACT", "UPDATES", "TITLE"], rows))

@@ -888,7 +888,7 @@ class Store:
             args.extend([since, since, since])
         sql = (
             "SELECT i.provider_id, p.name AS provider, i.incident_id, i.title, i.status, i.impact, i.kind, "
-            "i.url, i.components, i.created_at, i.updated_at, i.resolved_at, "
+            "i.url, i.components, i.created_at, i.updated_at, i.resolved_at, i.unlisted_at, "
             "(SELECT count(*) FROM updates u WHERE u.provider_id = i.provider_id AND u.incident_id = i.incident_id)"
             " AS update_count "
             "FROM incidents i JOIN providers p ON p.id = i.provider_id"
