@@ -362,19 +362,6 @@ def test_a_server_that_never_answers_hits_the_read_timeout():
         srv.close()
 
 
-def test_each_thread_gets_its_own_session():
-    f = Fetcher()
-    sessions = []
-    threads = [threading.Thread(target=lambda: sessions.append(f.session())) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len({id(s) for s in sessions}) == 3
-    assert f.session() is f.session()
-    f.close()
-
-
 def test_a_short_error_or_redirect_answer_leaves_its_connection_open_for_the_next_request():
     """A probe's 404 is read to its end, so the page's own request that follows reuses the
     connection (on a real page: no second TLS handshake); so is a redirect's body. A long error

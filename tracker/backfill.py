@@ -188,7 +188,8 @@ class Backfill:
         # --emit records go to the destinations with `backfill = true` only (contract §7).
         self.deliverer = Deliverer(store.path, [d for d in settings.notify if d.backfill] if emit else (), log)
         self.outbox = Outbox(store, log, notify=self.deliverer)
-        self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
+        self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes, workers=settings.workers)
+        self.fetcher.keep(p.url for p in providers)
         self.results: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self.summaries = {p.id: Summary() for p in providers}
         self.failed: list[str] = []

@@ -1,4 +1,5 @@
-"""HTTP: one requests.Session per worker thread, every request bounded in time and size.
+"""HTTP: one requests.Session shared by the worker threads over one connection pool per host
+(tracker.pools), every request bounded in time and size.
 
 Per-operation timeouts are not a deadline (a server sending one byte every few seconds never
 trips a read timeout), so the body is streamed and the wall clock checked between chunks; the
@@ -13,14 +14,16 @@ itself on such an address (docs/contract.md §4 "Failures are isolated").
 from __future__ import annotations
 
 import html
+import http.cookiejar
 import ipaddress
-import os
 import re
 import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -30,6 +33,7 @@ from requests.structures import CaseInsensitiveDict
 
 from . import __version__
 from .errors import FetchError
+from .pools import PoolAdapter
 
 USER_AGENT = f"tracker/{__version__} (status page poller; python-requests/{requests.__version__})"
 MAX_REDIRECTS = 5
@@ -81,53 +85,74 @@ class _Session(requests.Session):
         return None
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Status pages need no cookies; a CDN's would pile up in the one shared jar."""
+
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+
 class Fetcher:
-    """Thread-safe: each thread that calls get() gets its own Session (connection pool)."""
+    """Thread-safe: every worker thread shares one Session and, beneath it, one connection pool
+    per host (tracker.pools): a host's polls find its connection whichever worker makes them,
+    and a reconnect resumes the host's TLS session."""
 
     def __init__(self, *, timeout: float = 20.0, max_bytes: int = 2 * 1024 * 1024, user_agent: str = USER_AGENT,
-                 allow_private: bool | None = None):
+                 allow_private: bool | None = None, workers: int = 8):
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         # Redirects to loopback/private/link-local addresses: None decides per request (allowed
         # when the URL asked for is itself on such an address), True/False force it.
         self.allow_private = allow_private
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self.adapter = PoolAdapter(maxsize=workers)
+        self._session = self._new_session()
         # URL -> the URL as requests prepares it (quoted, IDNA), worked out once; shared by
         # the threads. (Not whole prepared requests: each holds a cookie jar and hooks, 3 KB
         # a provider; a fresh request costs microseconds.)
         self._prepared: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = _Session()
-            s.headers["User-Agent"] = self.user_agent
-            s.headers["Accept"] = "application/json"
-            s.max_redirects = MAX_REDIRECTS  # unused: get() follows redirects itself
-            # With trust_env, requests re-reads every proxy variable and ~/.netrc on each
-            # request: half the CPU of a 304 poll. The environment does not change under a
-            # running daemon, so read it once: the CA bundle requests would pick up, and,
-            # when no proxy is set (public status pages need no .netrc credentials), no
-            # per-request look-up at all. With a proxy, requests keeps its full behaviour
-            # (no_proxy included).
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if bundle:
-                s.verify = bundle
-            if not urllib.request.getproxies():
-                s.trust_env = False
-            self._local.session = s
-            with self._lock:
-                self._sessions.append(s)
+    def _new_session(self) -> requests.Session:
+        s = _Session()
+        s.headers["User-Agent"] = self.user_agent
+        s.headers["Accept"] = "application/json"
+        s.max_redirects = MAX_REDIRECTS  # unused: get() follows redirects itself
+        s.cookies.set_policy(_NoCookies())
+        s.mount("https://", self.adapter)
+        s.mount("http://", self.adapter)
+        # With trust_env, requests re-reads every proxy variable and ~/.netrc on each request:
+        # half the CPU of a 304 poll. The environment does not change under a running daemon,
+        # so with no proxy set (public status pages need no .netrc credentials) there is no
+        # per-request look-up at all; the CA bundle requests would pick up is loaded once into
+        # the adapter's TLS context. With a proxy, requests keeps its full behaviour (no_proxy
+        # and REQUESTS_CA_BUNDLE included).
+        if not urllib.request.getproxies():
+            s.trust_env = False
         return s
 
-    def close(self) -> None:
+    def session(self) -> requests.Session:
+        """The Session every thread uses (its adapter holds the connections)."""
+        return self._session
+
+    def keep(self, urls: Iterable[str]) -> None:
+        """The URLs polled from now on: their hosts' connections are kept, every other host's
+        are dropped (start, and each reload)."""
+        self.adapter.keep(urls)
         with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
+            self._prepared.clear()
+
+    def sweep(self) -> int:
+        """Close the kept connections whose servers keep them no longer."""
+        return self.adapter.sweep()
+
+    def opened(self) -> dict[tuple[str, str], int]:
+        """Connections opened so far, by (host, handshake: plain, full or resumed)."""
+        return self.adapter.opened()
+
+    def close(self) -> None:
+        self._session.close()  # closes the adapter's pools
+        with self._lock:
             self._prepared.clear()
 
     def _send(self, session: requests.Session, url: str, headers: dict[str, str],
@@ -152,7 +177,7 @@ class Fetcher:
         request.headers = CaseInsensitiveDict(session.headers)
         request.headers.update(headers)
         request.hooks = {"response": []}
-        request._cookies = RequestsCookieJar()  # what Session.send reads a redirect's cookies into
+        request._cookies = RequestsCookieJar()  # what a redirect's cookies would be read into
         return session.send(request, stream=True, timeout=timeout, allow_redirects=False)
 
     def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,

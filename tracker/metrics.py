@@ -20,6 +20,11 @@ per destination (label `destination`, reported by the notifiers):
     tracker_deliveries_total{result}                  deliveries by result
     tracker_delivery_backlog                          deliveries waiting, at scrape time
 
+per host polled (labels `host`, `tls`: plain, full or resumed), read from the fetcher at scrape
+time:
+
+    tracker_connections_opened_total                  connections opened (reconnect churn)
+
 and `tracker_outbox_size`: updates recorded for announcement but not yet emitted, counted at
 scrape time with a read-only connection of its own (the scrape runs in the server's thread;
 the daemon's connection belongs to the main thread).
@@ -88,6 +93,9 @@ class Sink:
     def backlog(self, source: Callable[[], dict[str, int]] | None) -> None:
         pass
 
+    def connections(self, source: Callable[[], dict[tuple[str, str], int]] | None) -> None:
+        pass
+
 
 def _unix(iso: str | None) -> float | None:
     if not iso:
@@ -126,6 +134,7 @@ class PrometheusSink(Sink):
         self.deliveries = Counter("tracker_deliveries", "Notification deliveries by result",
                                   ["destination", "result"], registry=r)
         self._backlog: Callable[[], dict[str, int]] | None = None
+        self._connections: Callable[[], dict[tuple[str, str], int]] | None = None
         self._lock = threading.Lock()
         r.register(_ScrapeTime(self, database))
 
@@ -171,6 +180,15 @@ class PrometheusSink(Sink):
             source = self._backlog
         return source() if source is not None else {}
 
+    def connections(self, source: Callable[[], dict[tuple[str, str], int]] | None) -> None:
+        with self._lock:
+            self._connections = source
+
+    def connections_now(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            source = self._connections
+        return source() if source is not None else {}
+
 
 class _ScrapeTime:
     """Values read when Prometheus asks: the outbox size and the delivery backlog."""
@@ -199,7 +217,7 @@ class _ScrapeTime:
         return []  # values are read at scrape time only
 
     def collect(self) -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         size = self.outbox_size()
         if size is not None:
@@ -214,6 +232,17 @@ class _ScrapeTime:
         for destination, n in sorted(waiting.items()):
             backlog.add_metric([destination], n)
         yield backlog
+        opened = CounterMetricFamily("tracker_connections_opened",
+                                     "Connections opened to status pages, by host and TLS handshake "
+                                     "(plain: no TLS; full; resumed: the host's last TLS session)",
+                                     labels=["host", "tls"])
+        try:
+            counts = self.sink.connections_now()
+        except Exception:  # the fetcher's book must not break the scrape
+            counts = {}
+        for (host, how), n in sorted(counts.items()):
+            opened.add_metric([host, how], n)
+        yield opened
 
 
 _sink: Sink = Sink()
@@ -253,6 +282,12 @@ def delivery(destination: str, result: str) -> None:
     """For the notifiers: one delivery to `destination` ended with `result` ("ok", "retry",
     "dropped", …)."""
     _sink.delivery(destination, result)
+
+
+def connections(source: Callable[[], dict[tuple[str, str], int]] | None) -> None:
+    """For the fetcher: `source()` returns {(host, handshake): connections opened}, read at each
+    scrape (tracker_connections_opened_total)."""
+    _sink.connections(source)
 
 
 def backlog(source: Callable[[], dict[str, int]] | None) -> None:
@@ -303,5 +338,5 @@ def serve(listen: Listen | str, database: str | Path | None) -> Server:
     return server
 
 
-__all__ = ["Listen", "PrometheusSink", "Server", "Sink", "active", "announced", "backlog", "delivery",
+__all__ = ["Listen", "PrometheusSink", "Server", "Sink", "active", "announced", "backlog", "connections", "delivery",
            "forget", "install", "parse_listen", "poll", "provider", "serve"]

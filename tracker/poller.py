@@ -31,7 +31,7 @@ from .fetch import Fetcher
 from .ledger import Ledger
 from .notify.worker import Deliverer
 from .outbox import Outbox
-from .read import Outcome, read
+from .read import Outcome, configured_format, endpoints, read
 from .store import Store
 from .timetable import Timetable
 
@@ -74,7 +74,8 @@ class Poller:
         self.store = store
         self.log = log
         self.monotonic = monotonic
-        self.fetcher = fetcher or Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes)
+        self.fetcher = fetcher or Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes,
+                                          workers=settings.workers)
         if executor is None:
             memory.tune()  # before the worker threads exist (see tracker/memory.py)
         self.executor = executor or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="poll")
@@ -163,6 +164,7 @@ class Poller:
                 next_tick = now + max(self.tick, min(TICK[1], idle if idle is not None else TICK[1]))
             if now >= next_flush:
                 self.ledger.flush_quiet()
+                self._sweep()
                 next_flush = now + FLUSH_EVERY
                 if self.handled_since_trim >= TRIM_AFTER and not self.dispatcher.pending:
                     # A busy stretch (the first cycle above all) is over: hand its memory back.
@@ -180,7 +182,22 @@ class Poller:
                 wake = min(wake, self.last_ping + self.watchdog)
             self.dispatcher.drain(max(0.0, wake - self.monotonic()), self._handle)
 
+    def _keep_connections(self) -> None:
+        """Keep connections to the hosts the providers' pages are on; drop any other's."""
+        keep = getattr(self.fetcher, "keep", None)
+        if keep is not None:
+            keep(url for p in self.providers.values() for url in (p.url, *endpoints(p, configured_format(p))))
+
+    def _sweep(self) -> None:
+        sweep = getattr(self.fetcher, "sweep", None)
+        if sweep is not None:
+            sweep()  # connections their servers keep no longer
+
     def _start(self, mode: str) -> None:
+        self._keep_connections()
+        opened = getattr(self.fetcher, "opened", None)
+        if opened is not None:
+            metrics.connections(opened)
         self.ledger.load(self.providers.values())
         self.deliverer.start()
         self.log.info(
@@ -295,6 +312,7 @@ class Poller:
             self.dispatcher.forget(pid)
         self.providers = fresh
         self.tick = _tick(fresh)
+        self._keep_connections()
         self.store.sync_providers(fresh[pid] for pid in added + changed)
         for pid in added + changed:
             self._schedule(fresh[pid])
