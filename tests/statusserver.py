@@ -56,6 +56,9 @@ class Route:
     queries: list[str] = field(default_factory=list)  # the path and query of each request
     location: str | None = None  # answer 301 to here (with a short HTML body)
     error_body: bytes | None = None  # the body of a non-200 answer (default: a short HTML page)
+    # A kept connection's next request is read and the connection closed, unanswered (a server
+    # closing an idle connection just as the client sends on it).
+    drop_kept: bool = False
 
     def set_json(self, payload: Any) -> None:
         self.body = json.dumps(payload).encode()
@@ -90,6 +93,12 @@ class StatusServer:
     request_started: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     connections: int = 0  # TCP connections accepted (HTTP/1.1 keeps them open between requests)
+    # HTTPS: a server-side ssl.SSLContext (its certificate for 127.0.0.1); None serves plain HTTP.
+    tls: Any = None
+    resumed: int = 0  # TLS handshakes that resumed a session the client offered
+    closed: int = 0  # connections ended (by either side)
+    idle: float | None = None  # close a connection idle this many seconds (as servers do)
+    keep_alive: str | None = None  # a Keep-Alive header on every answer ("timeout=5")
 
     def __post_init__(self) -> None:
         server = self
@@ -97,6 +106,8 @@ class StatusServer:
         class Handler(SendMixin, BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stalls on keep-alive
+            timeout = server.idle  # the socket's timeout: an idle connection is closed
+            served = 0  # requests on this connection
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -105,6 +116,19 @@ class StatusServer:
                 super().setup()
                 with server.lock:
                     server.connections += 1
+                    server.resumed += bool(getattr(self.connection, "session_reused", False))
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with server.lock:
+                        server.closed += 1
+
+            def end_headers(self) -> None:
+                if server.keep_alive:
+                    self.send_header("Keep-Alive", server.keep_alive)
+                super().end_headers()
 
             def do_GET(self) -> None:
                 route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
@@ -127,6 +151,10 @@ class StatusServer:
                         route.active -= 1
 
             def _answer(self, route: Route) -> None:
+                self.served += 1
+                if route.drop_kept and self.served > 1:
+                    self.close_connection = True
+                    return
                 if route.fault:
                     self._fault(route)
                     return
@@ -196,12 +224,15 @@ class StatusServer:
 
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def route(self, path: str, payload: Any = None) -> Route:
         r = self.routes.setdefault(path, Route())
