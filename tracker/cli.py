@@ -803,7 +803,9 @@ def notify_list(ctx: click.Context, as_json: bool, config_path: str | None, data
 def notify_test(ctx: click.Context, name: str, config_path: str | None, database: str | None) -> None:
     """Send one sample message to the destination NAME (a [[notify]] table's `name`, by
     default its type: slack, webhook, webhook-2, …) now, and say whether it was taken.
-    Exits 0 when it was, 1 when not. Touches no database.
+    Exits 0 when it was, 1 when not. Touches no database. A pager is sent a test alert and
+    then its resolution (PagerDuty: trigger and resolve; Opsgenie: create and close), so
+    nothing is left open.
 
     \b
     Examples:
@@ -821,11 +823,20 @@ def notify_test(ctx: click.Context, name: str, config_path: str | None, database
             + (f"configured: {', '.join(known)}" if known else "the config has no [[notify]] table") + ")",
             ctx=ctx, param_hint="NAME")
     dest = known[name]
-    try:
-        send(dest, sample(dest.name))
-    except DeliveryFailed as e:
-        raise ExitError(f"notify {name!r} ({dest.type}, {dest.target}): not delivered: {e.error}") from None
-    click.echo(f"Sent a test message to {name!r} ({dest.type}, {dest.target}).")
+    steps = {"pagerduty": ("trigger", "resolve"), "opsgenie": ("create", "close")}.get(dest.type, (None,))
+    record = sample(dest.name)
+    done = []
+    for action in steps:
+        try:
+            send(dest, record, None, action)
+        except DeliveryFailed as e:
+            left = " (the test alert was opened and is still open: resolve it by hand)" if done else ""
+            step = f"{action} " if action else ""
+            raise ExitError(f"notify {name!r} ({dest.type}, {dest.target}): {step}not delivered: "
+                            f"{e.error}{left}") from None
+        done.append(action)
+    what = " and ".join(done) if done != [None] else "a test message"
+    click.echo(f"Sent {what} to {name!r} ({dest.type}, {dest.target}).")
 
 
 @cli.group(context_settings=CONTEXT)

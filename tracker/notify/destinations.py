@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-TYPES = ("webhook", "slack", "discord", "teams", "email")
+TYPES = ("webhook", "slack", "discord", "teams", "email", "pagerduty", "opsgenie", "apprise")
+# Alerting destinations: one alert per incident, opened with it and resolved with it (the
+# action of each delivery is decided when it is queued: notify.queue).
+ALERTING = ("pagerduty", "opsgenie")
+DEFAULT_URLS = {"pagerduty": "https://events.pagerduty.com/v2/enqueue", "opsgenie": "https://api.opsgenie.com"}
 KINDS = ("incident", "maintenance")
 IMPACTS = ("none", "minor", "major", "critical")
 IMPACT_RANK = {name: rank for rank, name in enumerate(IMPACTS)}
@@ -27,9 +31,14 @@ DEFAULT_TIMEOUT = 10.0  # seconds: connect + answer of one delivery
 # At most N messages per W seconds per destination, from each service's documentation:
 # Slack incoming webhooks 1 message a second; Discord webhooks 5 requests per 2 seconds;
 # Teams webhooks throttle above 4 requests a second. Plain webhooks and mail: no limit.
-DEFAULT_RATES: dict[str, tuple[int, float]] = {"slack": (1, 1.0), "discord": (5, 2.0), "teams": (4, 1.0)}
+# PagerDuty's Events API v2 takes 120 events a minute per integration key; Opsgenie's Alert API
+# a few per second per key; Apprise stands for a hundred services, most of them chat: a message a
+# second is what they all take.
+DEFAULT_RATES: dict[str, tuple[int, float]] = {"slack": (1, 1.0), "discord": (5, 2.0), "teams": (4, 1.0),
+                                               "pagerduty": (2, 1.0), "opsgenie": (5, 1.0), "apprise": (1, 1.0)}
 
-COMMON_KEYS = {"name", "type", "providers", "kinds", "min_impact", "components", "backfill", "retention", "rate"}
+COMMON_KEYS = {"name", "type", "providers", "kinds", "min_impact", "components", "backfill", "retention", "rate",
+               "edits"}
 HTTP_KEYS = {"url", "url_env", "timeout"}
 KEYS_BY_TYPE = {
     "webhook": COMMON_KEYS | HTTP_KEYS | {"secret_env"},
@@ -37,6 +46,9 @@ KEYS_BY_TYPE = {
     "discord": COMMON_KEYS | HTTP_KEYS,
     "teams": COMMON_KEYS | HTTP_KEYS,
     "email": COMMON_KEYS | {"smtp", "from", "to", "username_env", "password_env", "starttls", "timeout"},
+    "pagerduty": COMMON_KEYS | {"url", "routing_key_env", "timeout"},
+    "opsgenie": COMMON_KEYS | {"url", "api_key_env", "timeout"},
+    "apprise": COMMON_KEYS | {"url_env", "timeout"},
 }
 ALL_KEYS = set().union(*KEYS_BY_TYPE.values())
 
@@ -74,12 +86,19 @@ class Destination:
     retention: float = DEFAULT_RETENTION
     rate: tuple[int, float] | None = None  # (messages, per seconds); None: no limit
     timeout: float = DEFAULT_TIMEOUT
+    edits: bool = True  # incident_update_edited records too (pagers: false by default)
+    routing_key: str | None = field(default=None, repr=False)  # PagerDuty's integration key
+    routing_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # Opsgenie's API integration key
+    api_key_env: str | None = None
 
     def wants(self, record: dict[str, Any], touched: Iterable[str] | None = None) -> bool:
         """Whether this destination receives `record` (an incident_update or an edit).
         `touched`: every component the incident names (as the providers' own `components`
         filter judges the incident); default: the record's components."""
         if record.get("backfill") and not self.backfill:
+            return False
+        if record.get("event") == "incident_update_edited" and not self.edits:
             return False
         if self.providers and record.get("provider_id") not in self.providers:
             return False
@@ -99,8 +118,10 @@ class Destination:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value this destination holds, longest first (for redaction)."""
-        found = [self.url, self.secret, self.password]
-        if self.url:
+        found = [self.secret, self.password, self.routing_key, self.api_key]
+        if self.type not in ALERTING:  # a pager's URL is the service's public endpoint
+            found.append(self.url)
+        if self.url and self.type not in ALERTING:
             parts = urlsplit(self.url)
             # The path and query of a webhook URL are its credential (Slack, Discord, Teams).
             found += [parts.path if len(parts.path) > 8 else None, parts.query or None]
@@ -117,13 +138,19 @@ class Destination:
         server and the recipients."""
         if self.type == "email":
             return f"smtp {self.smtp} to {', '.join(self.to)}"
+        if self.type in ALERTING:
+            return str(self.url)
         return f"${self.url_env}" if self.url_env else "url in the config file (hidden)"
 
     def describe(self) -> dict[str, Any]:
         """The destination as `tracker config` / `tracker notify list` show it: secrets replaced
         by the name of the variable that holds them."""
         shown: dict[str, Any] = {"name": self.name, "type": self.type, "target": self.target}
-        if self.type != "email":
+        if self.type in ALERTING:
+            shown["endpoint"] = self.url  # the service's public API (a `url` would be masked as a secret)
+            key = self.routing_key_env or self.api_key_env
+            shown["routing_key" if self.type == "pagerduty" else "api_key"] = f"${key}"
+        elif self.type != "email":
             shown["url"] = f"${self.url_env}" if self.url_env else "(hidden)"
         if self.secret_env:
             shown["secret"] = f"${self.secret_env}"
@@ -132,8 +159,8 @@ class Destination:
             if self.username_env:
                 shown.update(username=f"${self.username_env}", password=f"${self.password_env}")
         shown.update(providers=list(self.providers), kinds=list(self.kinds), min_impact=self.min_impact,
-                     components=list(self.components), backfill=self.backfill, retention=self.retention,
-                     rate=_show_rate(self.rate), timeout=self.timeout)
+                     components=list(self.components), backfill=self.backfill, edits=self.edits,
+                     retention=self.retention, rate=_show_rate(self.rate), timeout=self.timeout)
         return shown
 
 
@@ -241,7 +268,19 @@ def _one(check: Any, number: int, t: dict[str, Any], env: Any, names: dict[str, 
         return items
 
     fields: dict[str, Any] = {"name": name, "type": kind}
-    if kind != "email":
+    if kind in ALERTING:
+        url = t.get("url", DEFAULT_URLS[kind])
+        parts = urlsplit(url if isinstance(url, str) else "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise check.fail(f"{label}.url", f"{url!r} is not an http(s) URL")
+        fields["url"] = url.rstrip("/") if kind == "opsgenie" else url
+        key = "routing_key_env" if kind == "pagerduty" else "api_key_env"
+        fields[key], fields[key[:-4]] = variable(key)
+    elif kind == "apprise":
+        var, url = variable("url_env")
+        fields["url_env"], fields["url"] = var, url
+        _apprise_check(check, f"{label}.url_env", var, url)
+    elif kind != "email":
         if ("url" in t) == ("url_env" in t):
             raise check.fail(label, "give one of 'url_env' (the environment variable holding the URL) or 'url'")
         if "url_env" in t:
@@ -306,7 +345,13 @@ def _one(check: Any, number: int, t: dict[str, Any], env: Any, names: dict[str, 
     fields["kinds"] = kinds
     if "kinds" in t and not kinds:
         raise check.fail(f"{label}.kinds", "is empty: nothing would be sent")
+    if kind in ALERTING and "kinds" not in t:
+        fields["kinds"] = ("incident",)  # a pager pages for maintenance only when asked to
     fields["min_impact"] = check.choice(f"{label}.min_impact", t.get("min_impact", "none"), IMPACTS)
+    edits = t.get("edits", kind not in ALERTING)  # a changed text is news in a channel, not a page
+    if not isinstance(edits, bool):
+        raise check.fail(f"{label}.edits", f"{edits!r} is not true or false")
+    fields["edits"] = edits
     fields["components"] = names_list("components")
     backfill = t.get("backfill", False)
     if not isinstance(backfill, bool):
@@ -327,4 +372,34 @@ def _one(check: Any, number: int, t: dict[str, Any], env: Any, names: dict[str, 
     return Destination(**fields)
 
 
-__all__ = ["DEFAULT_RATES", "DEFAULT_RETENTION", "Destination", "IMPACTS", "KINDS", "TYPES", "parse"]
+def _apprise_check(check: Any, where: str, var: str, url: str) -> None:
+    """An Apprise URL that Apprise itself understands (Apprise is imported only here, and only
+    when a destination of that type exists). The URL is a secret: never in the message."""
+    try:
+        import apprise
+    except ImportError:
+        raise check.fail(where, "type apprise needs Apprise: pip install 'statuspage-tracker[apprise]'") from None
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    found = apprise.Apprise()
+    with apprise.LogCapture(level=apprise.logging.CRITICAL):  # it would log the URL it refuses
+        taken = found.add(url)
+    if not taken:
+        known = f" (scheme {scheme!r} is not one Apprise knows)" if scheme and not _apprise_knows(scheme) else ""
+        raise check.fail(where, f"{var} holds a URL Apprise does not understand{known}; see "
+                         "https://github.com/caronc/apprise/wiki")
+
+
+def _apprise_knows(scheme: str) -> bool:
+    import apprise
+
+    try:
+        for service in apprise.Apprise().details()["schemas"]:
+            names = [*(service.get("protocols") or ()), *(service.get("secure_protocols") or ())]
+            if scheme.lower() in (str(n).lower() for n in names):
+                return True
+        return False
+    except Exception:  # details() is only for the message
+        return True
+
+
+__all__ = ["ALERTING", "DEFAULT_RATES", "DEFAULT_RETENTION", "Destination", "IMPACTS", "KINDS", "TYPES", "parse"]

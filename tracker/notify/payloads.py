@@ -322,6 +322,111 @@ def sample(destination: str, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+# -- alerting: PagerDuty and Opsgenie ---------------------------------------------------------
+
+PAGERDUTY_SUMMARY = 1024  # payload.summary
+PAGERDUTY_KEY = 255  # dedup_key
+PAGERDUTY_SEVERITY = {"critical": "critical", "major": "error", "minor": "warning", "none": "info"}
+OPSGENIE_MESSAGE = 130
+OPSGENIE_ALIAS = 512
+OPSGENIE_DESCRIPTION = 15000
+OPSGENIE_NOTE = 25000
+OPSGENIE_PRIORITY = {"critical": "P1", "major": "P2", "minor": "P3", "none": "P5"}
+
+
+def alert_key(record: dict[str, Any], limit: int) -> str:
+    """`<provider_id>:<incident_id>`: the one alert of an incident (PagerDuty's dedup_key,
+    Opsgenie's alias). An incident id too long for the service is replaced by its SHA-256."""
+    key = f"{record.get('provider_id', '')}:{record.get('incident_id', '')}"
+    if len(key) <= limit:
+        return key
+    return f"{record.get('provider_id', '')}:{hashlib.sha256(str(record.get('incident_id', '')).encode()).hexdigest()}"
+
+
+def _impact(record: dict[str, Any]) -> str:
+    if record.get("kind") == "maintenance":
+        return "none"
+    impact = record.get("impact")
+    return impact if impact in PAGERDUTY_SEVERITY else "none"
+
+
+def _details(record: dict[str, Any]) -> dict[str, Any]:
+    details = {"message": _message(record, 10000), "status": _one_line(record.get("status"), 60),
+               "impact": _one_line(record.get("impact"), 40), "kind": record.get("kind"),
+               "components": [_one_line(c, 100) for c in record.get("components") or []][:50],
+               "url": record.get("url"), "published": record.get("created_at"), "event_id": record.get("event_id")}
+    found = notes(record)
+    if found:
+        details["notes"] = found
+    return details
+
+
+def pagerduty(record: dict[str, Any], action: str, routing_key: str) -> dict[str, Any]:
+    """An Events API v2 event: `trigger` (every update of an open incident: PagerDuty folds them
+    into one alert by `dedup_key`) or `resolve`."""
+    event: dict[str, Any] = {"routing_key": routing_key, "event_action": action,
+                             "dedup_key": alert_key(record, PAGERDUTY_KEY)}
+    if action != "trigger":
+        return event
+    provider = _one_line(record.get("provider"), 80)
+    summary = f"[{provider}] {_one_line(record.get('incident'), 500)} ({_one_line(record.get('status'), 60)})"
+    event["payload"] = {
+        "summary": _cut(summary, PAGERDUTY_SUMMARY),
+        "source": provider or "tracker",
+        "severity": PAGERDUTY_SEVERITY[_impact(record)],
+        "timestamp": record.get("created_at"),
+        "component": _one_line(", ".join(record.get("components") or []), 200) or None,
+        "group": _one_line(record.get("provider_id"), 80),
+        "class": record.get("kind") or "incident",
+        "custom_details": _details(record),
+    }
+    event["payload"] = {k: v for k, v in event["payload"].items() if v not in (None, "")}
+    url = record.get("url")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        event["links"] = [{"href": url, "text": "The incident on the status page"}]
+    event["client"] = "tracker"
+    return event
+
+
+def opsgenie(record: dict[str, Any], action: str) -> tuple[str, dict[str, Any]]:
+    """(path, body) of an Alert API call: create the alert, add a note, or close it. The alert
+    is addressed by its alias (`identifierType=alias`)."""
+    alias = alert_key(record, OPSGENIE_ALIAS)
+    where = f"/v2/alerts/{quote(alias, safe='')}"
+    line = _cut(f"{_one_line(record.get('status'), 60)}: {_message(record, OPSGENIE_NOTE)}", OPSGENIE_NOTE)
+    if action == "create":
+        provider = _one_line(record.get("provider"), 80)
+        body: dict[str, Any] = {
+            "message": _cut(f"[{provider}] {_one_line(record.get('incident'), 500)}", OPSGENIE_MESSAGE),
+            "alias": alias,
+            "description": _cut(line, OPSGENIE_DESCRIPTION),
+            "priority": OPSGENIE_PRIORITY[_impact(record)],
+            "source": "tracker",
+            "entity": provider,
+            "tags": [t for t in ("tracker", _one_line(record.get("provider_id"), 50), record.get("kind")) if t],
+            "details": {k: (", ".join(v) if isinstance(v, list) else str(v))[:8000]
+                        for k, v in _details(record).items() if v not in (None, "", [])},
+        }
+        return "/v2/alerts", body
+    if action == "note":
+        return f"{where}/notes?identifierType=alias", {"note": line, "source": "tracker"}
+    return f"{where}/close?identifierType=alias", {"note": line, "source": "tracker"}
+
+
+def apprise_message(record: dict[str, Any]) -> tuple[str, str]:
+    """(title, body) of an Apprise notification: plain text, as every service shows it."""
+    title = f"{emoji(record)} {headline(record, 250)}"
+    lines = [_message(record, 4000) or "—", ""]
+    components = ", ".join(_one_line(c, 100) for c in record.get("components") or [])
+    if components:
+        lines.append(f"Components: {components}")
+    lines += notes(record)
+    if record.get("url"):
+        lines.append(_one_line(record["url"], 2000))
+    lines.append(f"{_when(record.get('created_at'))} · {_one_line(record.get('event_id'), 300)}")
+    return title, "\n".join(lines)
+
+
 def http_body(record: dict[str, Any], dest: Destination) -> tuple[bytes, dict[str, str]]:
     """(body, extra headers) of the POST for an HTTP destination."""
     if dest.type == "webhook":
@@ -331,5 +436,5 @@ def http_body(record: dict[str, Any], dest: Destination) -> tuple[bytes, dict[st
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), {}
 
 
-__all__ = ["USER_AGENT", "discord", "email", "headline", "http_body", "signature", "slack", "teams",
-           "webhook"]
+__all__ = ["USER_AGENT", "alert_key", "apprise_message", "discord", "email", "headline", "http_body", "opsgenie",
+           "pagerduty", "signature", "slack", "teams", "webhook"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..emit import event_fields
 from ..store import Store, _owner_is_dead
-from .destinations import Destination
+from .destinations import ALERTING, Destination
 
 PENDING = "delivered_at IS NULL AND dropped_at IS NULL"
 
@@ -39,31 +39,93 @@ def touched(row: sqlite3.Row) -> set[str]:
     return names
 
 
+CLOSING = frozenset({"resolved", "completed", "postmortem"})
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One delivery to queue: a destination's row for a record, and for an alerting destination
+    what the record means to its alert (a closing, an edit)."""
+
+    row: tuple  # destination, event_id, provider_id, created_at, payload, queued_at, incident_id
+    alerting: str | None = None  # the destination's type when it is an alerting one
+    closing: bool = False
+    edit: bool = False
+
+
 def plan(destinations: Sequence[Destination], found: Sequence[dict[str, Any]], now: str,
-         components: Sequence[Iterable[str]] | None = None) -> list[tuple]:
+         components: Sequence[Iterable[str]] | None = None) -> list[Planned]:
     """Delivery rows for every (destination, record) the destination's filters let through.
     `components[i]`: what record i's incident touches (default: the record's components)."""
-    rows = []
+    planned = []
     for i, record in enumerate(found):
         payload = None
         for dest in destinations:
             if dest.wants(record, components[i] if components is not None else None):
                 payload = payload or json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-                rows.append((dest.name, record["event_id"], record["provider_id"], record["created_at"],
-                             payload, now))
-    return rows
+                planned.append(Planned(
+                    (dest.name, record["event_id"], record["provider_id"], record["created_at"], payload, now,
+                     record.get("incident_id")),
+                    alerting=dest.type if dest.type in ALERTING else None,
+                    closing=record.get("status") in CLOSING,
+                    edit=record.get("event") == "incident_update_edited"))
+    return planned
 
 
-def inserter(rows: list[tuple]) -> Callable[[sqlite3.Connection], int] | None:
-    """A function that inserts `rows` inside the caller's transaction (None: nothing to insert).
-    ON CONFLICT DO NOTHING: a record announced again after a crash is not delivered twice."""
-    if not rows:
+def alert_action(kind: str, last: str | None, closing: bool, edit: bool) -> str | None:
+    """What a record does to its incident's alert at an alerting destination, given the action
+    last queued for that incident there (None: none yet); None when it does nothing.
+
+    PagerDuty: every update (re-)triggers the alert (it folds them into one by `dedup_key`);
+    a closing resolves it, once; an edit re-triggers only an open alert. Opsgenie: the first
+    update creates the alert, later ones are notes on it; a closing closes it, once; an
+    update after a closing creates a new alert (the incident was re-opened)."""
+    if kind == "pagerduty":
+        if closing:
+            return "resolve" if last == "trigger" else None
+        if edit:
+            return "trigger" if last == "trigger" else None
+        return "trigger"
+    is_open = last in ("create", "note")
+    if closing:
+        return "close" if is_open else None
+    if edit:
+        return "note" if is_open else None
+    return "note" if is_open else "create"
+
+
+def inserter(planned: list[Planned]) -> Callable[[sqlite3.Connection], int] | None:
+    """A function that inserts the planned rows inside the caller's transaction (None: nothing
+    to insert). ON CONFLICT DO NOTHING: a record announced again after a crash is not delivered
+    twice. For an alerting destination each row's action is decided here, in that transaction,
+    from the last one queued for the same incident (rows of this batch included): a closing
+    that finds no open alert, or a second closing, is not queued at all."""
+    if not planned:
         return None
 
     def insert(c: sqlite3.Connection) -> int:
+        last: dict[tuple[str, str, str], str | None] = {}
+        rows = []
+        for p in planned:
+            action = None
+            if p.alerting is not None:
+                key = (p.row[0], p.row[2], p.row[6])
+                if key not in last:
+                    found = c.execute(
+                        "SELECT action FROM deliveries WHERE destination = ? AND provider_id = ? AND incident_id = ? "
+                        "AND action IS NOT NULL ORDER BY id DESC LIMIT 1", key).fetchone()
+                    last[key] = found[0] if found else None
+                action = alert_action(p.alerting, last[key], p.closing, p.edit)
+                if action is None:
+                    continue
+                if c.execute("SELECT 1 FROM deliveries WHERE destination = ? AND event_id = ?",
+                             (p.row[0], p.row[1])).fetchone() is not None:
+                    continue  # queued before (a record announced again): its action stands
+                last[key] = action
+            rows.append((*p.row, action))
         c.executemany(
-            "INSERT INTO deliveries (destination, event_id, provider_id, created_at, payload, queued_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (destination, event_id) DO NOTHING",
+            "INSERT INTO deliveries (destination, event_id, provider_id, created_at, payload, queued_at, "
+            "incident_id, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (destination, event_id) DO NOTHING",
             rows,
         )
         return len(rows)
@@ -81,6 +143,7 @@ class Delivery:
     queued_at: str
     attempts: int
     record: dict[str, Any]
+    action: str | None = None  # what it does to the incident's alert (alerting destinations)
 
 
 @dataclass
@@ -140,14 +203,15 @@ class Queue:
                     "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN ("
                     f" SELECT id FROM deliveries WHERE destination = ? AND provider_id = ? AND {PENDING}"
                     " ORDER BY created_at, id LIMIT ?) "
-                    "RETURNING id, destination, event_id, provider_id, created_at, queued_at, attempts, payload",
+                    "RETURNING id, destination, event_id, provider_id, created_at, queued_at, attempts, payload, action",
                     (self.owner, until, dest, provider_id, per_lane),
                 ).fetchall()
                 lane = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
                 if lane:
                     batch.lanes.append([
                         Delivery(r["id"], r["destination"], r["event_id"], r["provider_id"], r["created_at"],
-                                 r["queued_at"], r["attempts"], json.loads(r["payload"])) for r in lane])
+                                 r["queued_at"], r["attempts"], json.loads(r["payload"]), r["action"])
+                        for r in lane])
         return batch
 
     def delivered(self, ids: Sequence[int], now: str) -> None:
@@ -234,4 +298,5 @@ def summary(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     return found
 
 
-__all__ = ["Batch", "Delivery", "Queue", "backlog", "inserter", "plan", "records", "summary", "touched"]
+__all__ = ["Batch", "Delivery", "Planned", "Queue", "alert_action", "backlog", "inserter", "plan", "records", "summary",
+           "touched"]

@@ -1,5 +1,6 @@
-"""Sending one record to one destination: an HTTP POST (webhook, Slack, Discord, Teams) or a
-mail through SMTP. Returns what the destination said about its rate limit, or raises
+"""Sending one record to one destination: an HTTP POST (webhook, Slack, Discord, Teams,
+PagerDuty's Events API, Opsgenie's Alert API), a mail through SMTP, or a notification through
+Apprise. Returns what the destination said about its rate limit, or raises
 DeliveryFailed with an operator's description of the failure.
 
 Error texts never hold the destination URL or a secret: requests' own messages name the URL,
@@ -20,7 +21,7 @@ import requests
 from .. import backoff
 from ..text import clean
 from .destinations import Destination
-from .payloads import USER_AGENT, email, http_body
+from .payloads import USER_AGENT, apprise_message, email, http_body, opsgenie, pagerduty
 
 MAX_ANSWER = 64 * 1024  # bytes of a destination's answer read (an error text, a rate limit)
 
@@ -44,14 +45,30 @@ class Sent:
     pause: float = 0.0
 
 
-def send(dest: Destination, record: dict, session: requests.Session | None = None) -> Sent:
-    """Deliver `record` to `dest` once. Raises DeliveryFailed."""
+def send(dest: Destination, record: dict, session: requests.Session | None = None, action: str | None = None) -> Sent:
+    """Deliver `record` to `dest` once (for an alerting destination, as `action`: PagerDuty's
+    trigger or resolve, Opsgenie's create, note or close). Raises DeliveryFailed."""
     try:
         if dest.type == "email":
             return _mail(dest, record)
-        return _post(dest, record, session or requests.Session())
+        if dest.type == "apprise":
+            return _apprise(dest, record)
+        session = session or requests.Session()
+        if dest.type == "pagerduty":
+            event = pagerduty(record, action or "trigger", dest.routing_key or "")
+            return _request(dest, session, dest.url or "", _json(event), {})
+        if dest.type == "opsgenie":
+            path, call = opsgenie(record, action or "create")
+            return _request(dest, session, (dest.url or "") + path, _json(call),
+                            {"Authorization": f"GenieKey {dest.api_key}"})
+        body, extra = http_body(record, dest)
+        return _request(dest, session, dest.url or "", body, extra)
     except DeliveryFailed as e:
         raise DeliveryFailed(dest.redact(e.error), e.retry_after) from None
+
+
+def _json(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _answer_text(r: requests.Response) -> str:
@@ -86,11 +103,11 @@ def _retry_after(r: requests.Response, answer: str | None = None) -> float | Non
     return wait
 
 
-def _post(dest: Destination, record: dict, session: requests.Session) -> Sent:
-    body, extra = http_body(record, dest)
+def _request(dest: Destination, session: requests.Session, url: str, body: bytes, extra: dict[str, str]) -> Sent:
+    """POST `body` (JSON) to `url`; a 2xx answer is delivered."""
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **extra}
     try:
-        r = session.post(dest.url or "", data=body, headers=headers, allow_redirects=False, stream=True,
+        r = session.post(url, data=body, headers=headers, allow_redirects=False, stream=True,
                          timeout=(min(5.0, dest.timeout), dest.timeout))
     except requests.exceptions.ConnectTimeout:
         raise DeliveryFailed(f"connect timed out after {min(5.0, dest.timeout):g} s") from None
@@ -141,6 +158,27 @@ def _connection_error(e: requests.exceptions.ConnectionError) -> str:
     if "remotedisconnected" in text or "aborted" in text or "reset" in text:
         return "connection closed before an answer"
     return "connection failed"
+
+
+def _apprise(dest: Destination, record: dict) -> Sent:
+    """One notification through Apprise (imported only when such a destination sends). Apprise
+    says only whether the service took it; what it logged on the way is the reason given."""
+    import logging
+
+    import apprise
+
+    quiet = logging.getLogger("apprise")
+    quiet.propagate = False  # its records name services and hosts: only the reason below is kept
+    title, body = apprise_message(record)
+    service = apprise.Apprise()
+    with apprise.LogCapture(level=apprise.logging.WARNING) as said:
+        if not service.add(dest.url or ""):
+            raise DeliveryFailed("Apprise does not understand the URL")
+        taken = service.notify(title=title, body=body)
+    if not taken:
+        lines = [line for line in said.getvalue().splitlines() if line.strip()]
+        raise DeliveryFailed("the service did not take it" + (f": {clean(lines[-1], limit=200)}" if lines else ""))
+    return Sent()
 
 
 def _mail(dest: Destination, record: dict) -> Sent:

@@ -190,7 +190,8 @@ class Worker(threading.Thread):
                     renew_at = self.d.monotonic() + LEASE_SECONDS / 2
                 self.limit.took()
                 try:
-                    sent = self.d.send(dest, d.record, self.session)
+                    sent = (self.d.send(dest, d.record, self.session, d.action) if d.action is not None
+                            else self.d.send(dest, d.record, self.session))
                 except DeliveryFailed as e:
                     self._failed(d, e.error, e.retry_after, blocked)
                     if e.retry_after is not None:
@@ -296,12 +297,12 @@ def _interleave(lanes: Sequence[Sequence[queue.Delivery]]) -> Iterable[queue.Del
                 yield lane[i]
 
 
-def _send(dest: Destination, record: dict, session: Any) -> Sent:
+def _send(dest: Destination, record: dict, session: Any, action: str | None = None) -> Sent:
     # The transports (smtplib, the email package, the payload builders) are imported when a
     # first message goes out: a daemon with no destination never loads them.
     from .transport import send
 
-    return send(dest, record, session)
+    return send(dest, record, session, action)
 
 
 class Deliverer:
