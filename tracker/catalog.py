@@ -42,6 +42,29 @@ def load() -> tuple[Entry, ...]:
         )
 
 
+def read_file(path: str) -> tuple[Entry, ...]:
+    """The entries of a catalog CSV in the built-in one's form (`id,name,url,format,source`),
+    such as tools/build_catalog.py writes before it is packaged. ValueError says, in one line,
+    what is wrong and where."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read: {e.strerror or e}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path}: not a CSV file: {e}") from None
+    found = []
+    for number, row in enumerate(rows, start=2):
+        missing = [c for c in ("id", "url", "format") if not (row.get(c) or "").strip()]
+        if missing:
+            raise ValueError(f"{path}: line {number}: no {', '.join(missing)} (columns: id,name,url,format,source)")
+        if row["format"] not in FORMATS:
+            raise ValueError(f"{path}: line {number}: format {row['format']!r} is not one of {', '.join(sorted(FORMATS))}")
+        found.append(Entry(id=row["id"].strip(), name=(row.get("name") or row["id"]).strip(), url=row["url"].strip(),
+                           format=row["format"], source=(row.get("source") or "").strip()))
+    return tuple(found)
+
+
 @cache
 def _by_id() -> dict[str, Entry]:
     return {entry.id: entry for entry in load()}
@@ -61,4 +84,4 @@ def search(word: str) -> list[Entry]:
     return [e for e in load() if needle in e.id or needle in e.name.casefold() or needle in e.url.casefold()]
 
 
-__all__ = ["Entry", "FORMATS", "get", "load", "search"]
+__all__ = ["Entry", "FORMATS", "get", "load", "read_file", "search"]

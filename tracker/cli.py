@@ -309,12 +309,25 @@ def _selected(ctx: click.Context, settings: Settings, ids: tuple[str, ...]) -> S
             "(`tracker catalog WORD` searches it)", ctx=ctx, param_hint="--provider") from None
 
 
-@cli.command(name="catalog", context_settings=CONTEXT)
-@click.argument("word", required=False, default="")
+class _CatalogGroup(click.Group):
+    """`tracker catalog [WORD]` lists (or searches) the catalog; `tracker catalog check`
+    checks it. A first word that is not a subcommand is the search word."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            ctx.meta["catalog_word"] = args[0]
+            args = args[1:]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(name="catalog", cls=_CatalogGroup, invoke_without_command=True, context_settings=CONTEXT,
+           subcommand_metavar="[WORD | check [ID]...]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
 @handle_errors
-def catalog_command(word: str, as_json: bool) -> None:
-    """List the built-in catalog of known status pages, or those matching WORD.
+def catalog_command(ctx: click.Context, as_json: bool) -> None:
+    """List the built-in catalog of known status pages, or those matching WORD; `tracker
+    catalog check` reads the entries' pages to see that they are still true.
 
     Track one with `catalog = "ID"` in a [[providers]] table of the config file, or without
     any file: `tracker run --provider ID`.
@@ -324,9 +337,13 @@ def catalog_command(word: str, as_json: bool) -> None:
       tracker catalog
       tracker catalog cloud
       tracker catalog --json | jq -r '.[] | select(.format=="incidentio") | .id'
+      tracker catalog check github stripe
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from . import catalog
 
+    word = ctx.meta.get("catalog_word", "")
     found = catalog.search(word)
     if as_json:
         click.echo(json.dumps([{"id": e.id, "name": e.name, "url": e.url, "format": e.format,
@@ -337,6 +354,83 @@ def catalog_command(word: str, as_json: bool) -> None:
         return
     rows = [[e.id, clean(e.name, limit=40), e.format, e.url] for e in found]
     click.echo(_table(["ID", "NAME", "FORMAT", "URL"], rows))
+
+
+@catalog_command.command(name="check", context_settings=CONTEXT)
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Check the entries of this catalog CSV (id,name,url,format,source, as tools/build_catalog.py "
+                   "writes it) instead of the built-in catalog.")
+@click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Pages asked at a time.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=config.DEFAULT_TIMEOUT,
+              show_default=True, help="Seconds each request may take.")
+@handle_errors
+def catalog_check(ids: tuple[str, ...], as_json: bool, catalog_path: str | None, workers: int, timeout: float) -> None:
+    """Read each catalog entry's page once (every entry, or the IDs given) and say whether the
+    entry is still true: ok (the page answers in the entry's format), moved (it answers from
+    another host after a redirect: the new URL), wrong-format (what it reads as), gone (404 or
+    a name that does not resolve), blocked (401, 403 or 429), failing (any other error).
+
+    A few pages at a time, with tracker's User-Agent and its usual time and size bounds. Exit
+    0 when every entry checked is ok, 1 when any is not. Needs the network; touches no
+    database.
+
+    \b
+    Examples:
+      tracker catalog check
+      tracker catalog check github stripe openai
+      tracker catalog check --json | jq -r '.[] | select(.result != "ok") | .id'
+      tracker catalog check --catalog tracker/catalog.csv
+    """
+    import sys as _sys
+
+    from . import catalog
+    from .catalog_check import as_json as results_json
+    from .catalog_check import check, summary
+    from .fetch import Fetcher
+
+    if catalog_path:
+        try:
+            entries = catalog.read_file(catalog_path)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--catalog") from None
+    else:
+        entries = catalog.load()
+    if ids:
+        known = {e.id: e for e in entries}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise click.BadParameter(f"{', '.join(map(repr, unknown))} not in the catalog "
+                                     "(`tracker catalog WORD` searches it)", param_hint="ID")
+        entries = tuple(known[i] for i in dict.fromkeys(ids))
+    counted = [0]
+    tty = _sys.stderr.isatty()
+
+    def done(result: object) -> None:
+        counted[0] += 1
+        if tty:
+            click.echo(f"\r\x1b[KChecking the catalog: {counted[0]}/{len(entries)}", err=True, nl=False)
+
+    fetcher = Fetcher(timeout=timeout, workers=workers)
+    fetcher.keep(e.url for e in entries)
+    try:
+        results = check(entries, fetcher, workers=workers, done=done)
+    finally:
+        fetcher.close()
+        if tty:
+            click.echo("\r\x1b[K", err=True, nl=False)
+    if as_json:
+        click.echo(results_json(results))
+    else:
+        rows = [[r.id, r.format, r.result, clean(r.new_url or r.detail or "", limit=100)] for r in results]
+        if rows:
+            click.echo(_table(["ID", "FORMAT", "RESULT", "DETAIL"], rows))
+        counts = summary(results)
+        click.echo(", ".join(f"{n} {name}" for name, n in counts.items() if n) or "nothing checked", err=True)
+    if any(r.result != "ok" for r in results):
+        _sys.exit(1)
 
 
 def _open_readonly(settings: Settings):
@@ -781,7 +875,7 @@ def notify_list(ctx: click.Context, as_json: bool, config_path: str | None, data
         click.echo(json.dumps(items, indent=2))
         return
     if not items:
-        click.echo("No [[notify]] destination configured (see README: Notifications).", err=True)
+        click.echo("No [[notify]] destination configured (see docs/notifications.md).", err=True)
         return
     rows = []
     for it in items:
