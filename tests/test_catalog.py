@@ -24,6 +24,10 @@ STATUSIO_URL = re.compile(r"^https://api\.status\.io/1\.0/status/[0-9a-f]{24}$")
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "tools" / "catalog-sources.csv"  # the generator's input, kept in the repo
 
+# The merged source lists (tools/catalog-sources.csv) and the independent lists (tools/lists/).
+INDEPENDENT = {p.stem for p in (ROOT / "tools" / "lists").glob("*.csv")}
+SOURCE_LISTS = {"stts", "statusphere", "multi-status", "awesome-status-pages"} | INDEPENDENT
+
 WELL_KNOWN = {
     "openai": ("incidentio", "https://status.openai.com"),
     "github": ("statuspage", "https://www.githubstatus.com"),
@@ -56,10 +60,10 @@ def entry_problems(entry: Entry) -> list[str]:
         problems.append("statusio url is not https://api.status.io/1.0/status/<24 hex>")
     if entry.format != "statusio" and parts.hostname == "api.status.io":
         problems.append("status.io API url with a format other than statusio")
-    if not entry.source or not set(entry.source.split(";")) & {
-        "stts", "statusphere", "multi-status", "awesome-status-pages"
-    }:
+    if not entry.source or not set(entry.source.split(";")) & SOURCE_LISTS:
         problems.append("source names no source list")
+    if not set(entry.lists) <= INDEPENDENT:
+        problems.append(f"lists names an unknown list: {sorted(set(entry.lists) - INDEPENDENT)}")
     return problems
 
 
@@ -77,17 +81,57 @@ def test_ids_and_urls_are_unique_and_sorted() -> None:
     assert [p for p, n in pairs.items() if n > 1] == []
 
 
-def test_size() -> None:
-    assert len(catalog.load()) >= 300
+def test_size_and_evidence() -> None:
+    """docs/catalog-sources.md: at least 500 entries, at least 65 % of them on a host that an
+    independent list names."""
+    entries = catalog.load()
+    confirmed = [e for e in entries if e.lists]
+    assert len(entries) >= 500 and len(confirmed) / len(entries) >= 0.65
+
+
+def test_one_entry_per_provider() -> None:
+    """No two entries for one provider: not one name twice, not one page twice (with or without www.)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from build_catalog import host, name_slug
+
+    entries = catalog.load()
+    names = Counter(name_slug(e.name) for e in entries)
+    pages = Counter(host(e.url) + urlsplit(e.url).path.rstrip("/") for e in entries)
+    assert [n for n, k in names.items() if k > 1] == [] and [p for p, k in pages.items() if k > 1] == []
+
+
+# What the cross-check of issue 26 found, and what became of it (docs/catalog-sources.md).
+FIXED = {
+    "anthropic": "https://status.anthropic.com", "bitbucket": "https://bitbucket.status.atlassian.com",
+    "discord": "https://discordstatus.com", "grafana": "https://status.grafana.com",
+    "railway": "https://railway.instatus.com", "auth0": "https://auth0.statuspage.io",
+    "notion": "https://www.notion-status.com", "lastpass": "https://lastpass.statuspage.io",
+    "customer-io": "https://customerio.statuspage.io", "docker": "https://www.dockerstatus.com",
+    "sumologic": "https://status.us1.sumologic.com", "mixpanel": "https://www.mixpanelstatus.com",
+    "helpscout": "https://status.helpscout.com", "twitch": "https://status.twitch.com",
+    "elastic": "https://status.elastic.co", "stoplight": "https://status.stoplight.io",
+}
+DROPPED = ["claude", "bitbucket-status-bitbucket-org", "discord-discordstatus-com", "grafana-labs",
+           "railway-railway-instatus-com", "elastic-cloud", "fivetran", "platform-sh"]
+
+
+@pytest.mark.parametrize("entry_id", sorted(FIXED))
+def test_entries_found_moved_or_duplicated_are_fixed(entry_id: str) -> None:
+    entry = catalog.get(entry_id)
+    assert entry is not None and entry.url == FIXED[entry_id] and entry.format in ("statuspage", "instatus")
+
+
+def test_entries_found_dead_or_duplicate_are_gone() -> None:
+    assert [i for i in DROPPED if catalog.get(i) is not None] == []
 
 
 def test_csv_is_rfc4180_with_the_documented_columns() -> None:
     raw = files("tracker").joinpath("catalog.csv").read_bytes()
     text = raw.decode("utf-8")
-    assert text.startswith("id,name,url,format,source\r\n")
+    assert text.startswith("id,name,url,format,source,lists\r\n")
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert {len(r) for r in rows} == {5}
+    assert {len(r) for r in rows} == {6}
 
 
 @pytest.mark.parametrize(("entry_id", "expected"), sorted(WELL_KNOWN.items()))

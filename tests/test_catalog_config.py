@@ -49,7 +49,10 @@ def test_catalog_command_lists_and_searches():
     everything = json.loads(CliRunner().invoke(cli, ["catalog", "--json"]).stdout)
     assert len(everything) >= 300
     found = CliRunner().invoke(cli, ["catalog", "github"]).stdout.splitlines()
-    assert found[0].split() == ["ID", "NAME", "FORMAT", "URL"]
-    assert any(line.split()[:3] == ["github", "GitHub", "statuspage"] for line in found[1:])
+    assert found[0].split() == ["ID", "NAME", "FORMAT", "LISTS", "URL"]
+    [github] = [line.split() for line in found[1:] if line.split()[0] == "github"]
+    assert github[:3] == ["github", "GitHub", "statuspage"] and int(github[3]) >= 2  # the evidence, counted
+    [entry] = [e for e in everything if e["id"] == "github"]
+    assert "sentry" in entry["lists"] and "answered-2026" in entry["lists"]
     result = CliRunner().invoke(cli, ["catalog", "zzzz-nothing"])
     assert result.exit_code == 0 and "No catalog entry matches" in result.stderr

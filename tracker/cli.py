@@ -347,13 +347,14 @@ def catalog_command(ctx: click.Context, as_json: bool) -> None:
     found = catalog.search(word)
     if as_json:
         click.echo(json.dumps([{"id": e.id, "name": e.name, "url": e.url, "format": e.format,
-                                "source": e.source} for e in found], indent=2))
+                                "source": e.source, "lists": list(e.lists)} for e in found], indent=2))
         return
     if not found:
         click.echo(f"No catalog entry matches {word!r}.", err=True)
         return
-    rows = [[e.id, clean(e.name, limit=40), e.format, e.url] for e in found]
-    click.echo(_table(["ID", "NAME", "FORMAT", "URL"], rows))
+    # LISTS: how many independent public lists name the page's host (0: not confirmed yet)
+    rows = [[e.id, clean(e.name, limit=40), e.format, str(len(e.lists)), e.url] for e in found]
+    click.echo(_table(["ID", "NAME", "FORMAT", "LISTS", "URL"], rows))
 
 
 @catalog_command.command(name="check", context_settings=CONTEXT)
