@@ -41,7 +41,6 @@ import ipaddress
 import multiprocessing as mp
 import os
 import resource
-import signal
 import ssl
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_run import TRACKER, byte_compile, old_tree, proc_sample, wait_child  # noqa: E402
+from bench_run import TRACKER, byte_compile, kill, old_tree, proc_sample, stop  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "github-incidents-2026-07-31.json"
 
@@ -196,13 +195,9 @@ def run(work: Path, server, port: int, n: int, many: bool, start: float, window:
         server.send("stats")
         s1 = server.recv()
         wall = time.monotonic() - w0
-        proc.send_signal(signal.SIGTERM)
-        code, _ = wait_child(proc.pid, 60)
-        proc.returncode = code
+        code, _ = stop(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            proc.wait(10)
+        kill(proc)
     d = {k: s1[k] - s0[k] for k in s1}
     first = s0["requests"] - before_start["requests"]
     polls = d["requests"]

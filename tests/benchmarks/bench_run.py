@@ -126,13 +126,9 @@ def steady(work: Path, port: int, n: int, start: float, end: float, interval: in
         cpu1, rss1, hwm = proc_sample(proc.pid)
         cs = switches(proc.pid) - cs0
         window, wall = server_stats(port, s0), time.monotonic() - w0
-        proc.send_signal(signal.SIGTERM)
-        code, ru = wait_child(proc.pid, 60)
-        proc.returncode = code
+        code, ru = stop(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            proc.wait(10)
+        kill(proc)
     cpu = cpu1 - cpu0
     polls = window["requests"]
     per_poll = f"{cpu / polls * 1000:.2f} ms/poll" if polls else "no polls"
@@ -167,6 +163,21 @@ def write_config(path: Path, port: int, n: int, interval: int = 60) -> None:
     for i in range(n):
         lines += ["[[providers]]", f'name = "P{i:04d}"', f'url = "http://127.0.0.1:{port}/p{i:04d}"', ""]
     path.write_text("\n".join(lines))
+
+
+def stop(proc: subprocess.Popen) -> tuple[int, object]:
+    """SIGTERM a running tracker and wait for it (killed past 60 s): (exit code, its rusage)."""
+    proc.send_signal(signal.SIGTERM)
+    code, ru = wait_child(proc.pid, 60)
+    proc.returncode = code
+    return code, ru
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """In a `finally`: a tracker still running (the measurement failed) is killed."""
+    if proc.returncode is None:
+        proc.kill()
+        proc.wait(10)
 
 
 def wait_child(pid: int, timeout: float) -> tuple[int, object]:
