@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from . import times
@@ -63,22 +63,22 @@ def check_one(entry: Entry, fetcher: Fetcher) -> Checked:
     base = Checked(entry.id, entry.format, entry.url, "failing")
     spec = FORMATS.get(entry.format)
     if spec is None:
-        return Checked(**{**asdict(base), "result": "wrong-format", "detail": f"unknown format {entry.format!r}"})
+        return replace(base, result="wrong-format", detail=f"unknown format {entry.format!r}")
     view = spec.views[0]
     endpoint = view.endpoint(entry.url)
     try:
         got = fetcher.get(endpoint)
     except HTTPStatusError as e:
         result = "gone" if e.status in (404, 410) else "blocked" if e.status in (401, 403, 429) else "failing"
-        return Checked(**{**asdict(base), "result": result, "detail": str(e)})
+        return replace(base, result=result, detail=str(e))
     except FetchError as e:
         result = "gone" if str(e).startswith("cannot resolve") else "failing"
-        return Checked(**{**asdict(base), "result": result, "detail": str(e)})
+        return replace(base, result=result, detail=str(e))
     moved = urlsplit(got.url).netloc.lower() != urlsplit(endpoint).netloc.lower()
     try:
         payload = decode(view, got)
     except ParseError as e:
-        return Checked(**{**asdict(base), "result": "wrong-format", "detail": str(e)})
+        return replace(base, result="wrong-format", detail=str(e))
     try:
         view.parse(payload, base_url=entry.url, now=times.now_iso())
     except ParseError as e:
@@ -86,14 +86,14 @@ def check_one(entry: Entry, fetcher: Fetcher) -> Checked:
         detail = f"reads as {others[0]}" if others else f"not a {entry.format} page: {e}"
         if not others and isinstance(payload, (bytes, str)):
             detail = f"not a {entry.format} page: {describe_body(got.body or b'', got.content_type)}"
-        return Checked(**{**asdict(base), "result": "wrong-format", "detail": detail,
-                          "reads_as": others[0] if others else None})
+        return replace(base, result="wrong-format", detail=detail,
+                          reads_as=others[0] if others else None)
     except Exception as e:  # an adapter bug: say so, check the rest
-        return Checked(**{**asdict(base), "detail": f"unexpected {type(e).__name__}: {e}"})
+        return replace(base, detail=f"unexpected {type(e).__name__}: {e}")
     if moved:
         new = _moved_url(entry.url, endpoint, got.url)
-        return Checked(**{**asdict(base), "result": "moved", "detail": f"redirected to {got.url}", "new_url": new})
-    return Checked(**{**asdict(base), "result": "ok"})
+        return replace(base, result="moved", detail=f"redirected to {got.url}", new_url=new)
+    return replace(base, result="ok")
 
 
 def check(entries: Sequence[Entry], fetcher: Fetcher, workers: int = WORKERS,

@@ -385,8 +385,6 @@ def catalog_check(ids: tuple[str, ...], as_json: bool, catalog_path: str | None,
       tracker catalog check --json | jq -r '.[] | select(.result != "ok") | .id'
       tracker catalog check --catalog tracker/catalog.csv
     """
-    import sys as _sys
-
     from . import catalog
     from .catalog_check import as_json as results_json
     from .catalog_check import check, summary
@@ -407,7 +405,7 @@ def catalog_check(ids: tuple[str, ...], as_json: bool, catalog_path: str | None,
                                      "(`tracker catalog WORD` searches it)", param_hint="ID")
         entries = tuple(known[i] for i in dict.fromkeys(ids))
     counted = [0]
-    tty = _sys.stderr.isatty()
+    tty = sys.stderr.isatty()
 
     def done(result: object) -> None:
         counted[0] += 1
@@ -431,7 +429,7 @@ def catalog_check(ids: tuple[str, ...], as_json: bool, catalog_path: str | None,
         counts = summary(results)
         click.echo(", ".join(f"{n} {name}" for name, n in counts.items() if n) or "nothing checked", err=True)
     if any(r.result != "ok" for r in results):
-        _sys.exit(1)
+        sys.exit(1)
 
 
 def _open_readonly(settings: Settings):

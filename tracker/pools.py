@@ -185,7 +185,19 @@ class _TLSBuffers:
     must read back as Python reports them); if anything does not match, nothing is freed."""
 
     def __init__(self) -> None:
-        self.free: Any = None
+        self._free: Any = None
+        self.ready = False
+
+    @property
+    def free(self) -> Any:
+        """OpenSSL's SSL_free_buffers, when the layout checked out (None: nothing is freed).
+        Looked for on first use, not when the module is imported."""
+        if not self.ready:
+            self._probe()
+        return self._free
+
+    def _probe(self) -> None:
+        self.ready = True
         if sys.implementation.name != "cpython":
             return
         try:
@@ -207,14 +219,15 @@ class _TLSBuffers:
             ctx_ptr = ctypes.c_void_p.from_address(id(context) + self.ctx_at).value
             ssl_ptr = ctypes.c_void_p.from_address(id(probe._sslobj) + self.ssl_at).value
             if ctx_ptr and ssl_ptr and owner(ssl_ptr) == ctx_ptr and options(ctx_ptr) == int(context.options):
-                self.free = free
+                self._free = free
         except Exception:  # a layout other than expected: leave buffers to OpenSSL
-            self.free = None
+            self._free = None
 
     def __call__(self, sock: Any) -> None:
         obj = getattr(sock, "_sslobj", None)
-        if self.free is not None and obj is not None:
-            self.free(ctypes.c_void_p.from_address(id(obj) + self.ssl_at).value)
+        free = self.free
+        if free is not None and obj is not None:
+            free(ctypes.c_void_p.from_address(id(obj) + self.ssl_at).value)
 
 
 _free_tls_buffers = _TLSBuffers()
@@ -397,9 +410,7 @@ class PoolAdapter(HTTPAdapter):
                 if attempt == 1 and isinstance(reason, urllib3.exceptions.ProtocolError):
                     continue  # a kept connection the server had just closed: once more, afresh
                 raise _as_requests_error(reason, request) from None
-        keep = getattr(pool, "keep_alive", None)
-        if keep is not None:
-            keep(r.headers.get("Keep-Alive"))
+        pool.keep_alive(r.headers.get("Keep-Alive"))
         response = requests.Response()
         response.status_code = r.status
         response.headers = r.headers  # type: ignore[assignment]  # case-insensitive, as requests' own

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..emit import event_fields
+from ..models import CLOSED_STATUSES
 from ..store import Store, _owner_is_dead
 from .destinations import ALERTING, Destination
 
@@ -37,9 +38,6 @@ def touched(row: sqlite3.Row) -> set[str]:
     if "incident_components" in row.keys():
         names.update(json.loads(row["incident_components"] or "[]"))
     return names
-
-
-CLOSING = frozenset({"resolved", "completed", "postmortem"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def plan(destinations: Sequence[Destination], found: Sequence[dict[str, Any]], n
                     (dest.name, record["event_id"], record["provider_id"], record["created_at"], payload, now,
                      record.get("incident_id")),
                     alerting=dest.type if dest.type in ALERTING else None,
-                    closing=record.get("status") in CLOSING,
+                    closing=record.get("status") in CLOSED_STATUSES,
                     edit=record.get("event") == "incident_update_edited"))
     return planned
 
