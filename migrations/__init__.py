@@ -1,7 +1,9 @@
 """Numbered SQL migrations, installed as the package `tracker.migrations`.
 
-Each `NNNN_name.sql` runs once, in order, inside its own `BEGIN IMMEDIATE` transaction, and is
-recorded in `_migrations`. The files are read through importlib.resources, so they work from
+Each `NNNN_name.sql` runs once, in order, inside its own transaction (`BEGIN IMMEDIATE` on
+SQLite), and is recorded in `_migrations`. They are written for SQLite; the PostgreSQL engine
+runs the same files translated (tracker.store.postgres.schema), so both engines record the same
+names. The files are read through importlib.resources, so they work from
 an installed wheel as well as from a checkout.
 """
 
@@ -39,6 +41,16 @@ def applied(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM _migrations")}
 
 
+def refuse_unknown(done: set[str], shipped: list[tuple[str, str]]) -> None:
+    """A database some newer tracker migrated further is not ours to write."""
+    unknown = done - {name for name, _ in shipped}
+    if unknown:
+        raise MigrationError(
+            f"database has migrations this tracker does not know ({', '.join(sorted(unknown))}); "
+            "it was written by a newer version"
+        )
+
+
 def apply(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations; return the names applied (empty if up to date).
 
@@ -47,12 +59,7 @@ def apply(conn: sqlite3.Connection) -> list[str]:
     """
     done = applied(conn)
     shipped = available()
-    unknown = done - {name for name, _ in shipped}
-    if unknown:
-        raise MigrationError(
-            f"database has migrations this tracker does not know ({', '.join(sorted(unknown))}); "
-            "it was written by a newer version"
-        )
+    refuse_unknown(done, shipped)
     ran = []
     for name, sql in shipped:
         if name in done:

@@ -36,6 +36,29 @@ def server():
         yield srv
 
 
+@pytest.fixture(scope="session")
+def pg():
+    """A PostgreSQL server of this test process's own (tests/pgserver.py); the tests that
+    need it are skipped, with the reason, where none can be had."""
+    import pgserver
+
+    why = pgserver.unavailable()
+    if why:
+        pytest.skip(why)
+    srv = pgserver.PgServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path: Path):
+    """Where a store test's database is, on each engine: a new SQLite file, or a new empty
+    PostgreSQL database (its URL carries the password, as a `database` setting may)."""
+    if request.param == "sqlite":
+        return tmp_path / "t.db"
+    return request.getfixturevalue("pg").database()
+
+
 def tracker_command() -> list[str]:
     """The installed console script beside this interpreter (what a user runs)."""
     script = Path(sys.executable).with_name("tracker")

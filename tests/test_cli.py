@@ -116,8 +116,8 @@ def test_help_teaches_with_examples(path, command):
             assert re.search(rf"(?m)^\s+(?:-{{1,2}}[\w-]+(?:, | / ))*{re.escape(flag)}(?![\w-])", options), (
                 f"{flag} missing from the options of `tracker {' '.join(path)} --help`")
         if param.envvar:
-            for var in [param.envvar] if isinstance(param.envvar, str) else param.envvar:
-                assert f"[env var: {var}]" in flat, f"{var} not shown in `tracker {' '.join(path)} --help`"
+            names = ", ".join([param.envvar] if isinstance(param.envvar, str) else param.envvar)
+            assert f"[env var: {names}]" in flat, f"{names} not shown in `tracker {' '.join(path)} --help`"
     if isinstance(command, click.Group):
         listed = out.split("\nCommands:\n", 1)[1]
         ctx = click.Context(command, info_name="tracker")

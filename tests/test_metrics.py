@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sqlite3
 import time
 import urllib.request
 
@@ -94,21 +93,24 @@ def test_scrape_a_daemon_with_a_healthy_and_a_failing_provider(server, tmp_path)
     assert started and started[0]["address"] == f"127.0.0.1:{port}"
 
 
-def test_outbox_size_counts_announced_but_unemitted_rows_at_scrape_time(tmp_path):
+def test_outbox_size_counts_announced_but_unemitted_rows_at_scrape_time(db):
     from prometheus_client import generate_latest
 
-    db = tmp_path / "t.db"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE updates (id INTEGER PRIMARY KEY, announce INT, emitted_at TEXT)")
-    conn.executemany("INSERT INTO updates (announce, emitted_at) VALUES (?, ?)",
-                     [(1, None), (1, None), (1, "2026-01-01"), (0, None)])
-    conn.commit()
+    from tracker.store import Store
+
+    store = Store.open(db)
+    with store.transaction() as c:
+        c.execute("INSERT INTO providers (id, name, url, format) VALUES ('p', 'P', 'https://p.example', 'statuspage')")
+        c.execute("INSERT INTO incidents (provider_id, incident_id, title, status, impact, kind, created_at, "
+                  "first_seen_at, last_seen_at) VALUES ('p', 'i', 'T', 'investigating', 'none', 'incident', 'x', 'x', 'x')")
+        c.executemany("INSERT INTO updates (provider_id, incident_id, update_id, status, message, created_at, "
+                      "recorded_at, source, announce, emitted_at) VALUES ('p', 'i', ?, 'investigating', 'm', 'x', 'x', "
+                      "'run', ?, ?)", [("u1", 1, None), ("u2", 1, None), ("u3", 1, "2026-01-01"), ("u4", 0, None)])
     sink = metrics.PrometheusSink(db)
     assert b"tracker_outbox_size 2.0" in generate_latest(sink.registry)
-    conn.execute("UPDATE updates SET emitted_at = 'now'")
-    conn.commit()
+    store.conn.execute("UPDATE updates SET emitted_at = 'now'")
     assert b"tracker_outbox_size 0.0" in generate_latest(sink.registry)
-    conn.close()
+    store.close()
     # The notifications' hooks: deliveries by result, backlog read when scraped.
     sink.delivery("slack-ops", "ok")
     sink.backlog(lambda: {"slack-ops": 3})

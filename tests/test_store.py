@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, the claim across processes, the outbox after a crash."""
+"""The store on both engines (SQLite and PostgreSQL, the `db` fixture): migrations, the claim
+across processes, the outbox after a crash."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
+import pgserver
 from conftest import Tracker, tracker_command, updates_of, write_config
 from pages import load
 
-from tracker import migrations, times
+from tracker import times
 from tracker.adapters import statuspage
 from tracker.config import Provider
 from tracker.errors import MigrationError
@@ -29,37 +31,47 @@ def incidents():
     return statuspage.parse(load(GITHUB)).incidents
 
 
-def fresh(tmp_path: Path) -> Store:
-    store = Store.open(tmp_path / "t.db")
+def fresh(db) -> Store:
+    store = Store.open(db)
     store.sync_providers([PROVIDER])
     return store
 
 
-def test_fresh_database_gets_the_schema_and_a_second_migrate_is_a_no_op(tmp_path):
-    store = Store.open(tmp_path / "t.db", migrate=False)
+def test_fresh_database_gets_the_schema_and_a_second_migrate_is_a_no_op(db):
+    store = Store.open(db, migrate=False)
     shipped = sorted(p.name for p in (Path(__file__).parent.parent / "migrations").glob("*.sql"))
     assert shipped[:2] == ["0001_initial.sql", "0002_backoff.sql"]
     assert store.migrate() == shipped
     assert store.migrate() == []
-    tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"providers", "incidents", "updates", "_migrations"} <= tables
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert {"providers", "incidents", "updates", "edits", "deliveries", "_migrations"} <= set(tables(store))
+    if store.engine.name == "sqlite":
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    # Both engines hold the same columns, in the same order (db copy relies on it).
+    assert store.engine.columns("updates")[:3] == ["id", "provider_id", "incident_id"]
 
 
-def test_database_from_a_newer_version_is_refused_with_a_clear_error(tmp_path):
-    store = Store.open(tmp_path / "t.db")
+def tables(store: Store) -> list[str]:
+    if store.engine.name == "sqlite":
+        return [r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return [r[0] for r in store.conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+
+
+def test_database_from_a_newer_version_is_refused_with_a_clear_error(db):
+    store = Store.open(db)
     store.conn.execute("INSERT INTO _migrations VALUES ('0999_future.sql', 'x')")
     with pytest.raises(MigrationError, match="0999_future.sql"):
-        migrations.apply(store.conn)
-    p = subprocess.run([*tracker_command(), "db", "migrate", "--db", str(tmp_path / "t.db")],
-                       capture_output=True, text=True)
+        store.migrate()
+    store.close()
+    p = subprocess.run([*tracker_command(), "db", "migrate", "--db", str(db)], capture_output=True, text=True)
     assert p.returncode == 1
     assert p.stderr.strip().startswith("Error: ") and len(p.stderr.strip().splitlines()) == 1
+    assert "0999_future.sql" in p.stderr and pgserver.PASSWORD not in p.stderr
 
 
-def test_first_contact_records_silently_then_everything_new_is_announced(tmp_path):
-    store = fresh(tmp_path)
+def test_first_contact_records_silently_then_everything_new_is_announced(db):
+    store = fresh(db)
     everything = incidents()
     older, newest = everything[1:], everything[:1]
     claim = store.record(PROVIDER.id, older, now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
@@ -74,12 +86,13 @@ def test_first_contact_records_silently_then_everything_new_is_announced(tmp_pat
     assert [r["update_id"] for r in rows] == [u.update_id for u in newest[0].updates]  # oldest first
 
 
-def test_a_claim_owns_exactly_the_rows_it_inserted_among_another_providers(tmp_path):
-    """The claim reads back the rows past the table's last id: another provider's rows recorded
+def test_a_claim_owns_exactly_the_rows_it_inserted_among_another_providers(db):
+    """The claim reads back the rows it inserted (SQLite: those past the table's last id;
+    PostgreSQL: what RETURNING says): another provider's rows recorded
     in between are not this poll's, an update listed again is not new (its changed text is an
     edit), and a poll where every update listed is new announces them all."""
     other = Provider(id="mirror", name="Mirror", url="https://mirror.example", format="statuspage")
-    store = fresh(tmp_path)
+    store = fresh(db)
     store.sync_providers([PROVIDER, other])
     everything = incidents()
     older, newest = everything[1:], everything[:1]
@@ -106,8 +119,8 @@ def test_a_claim_owns_exactly_the_rows_it_inserted_among_another_providers(tmp_p
     assert {r["update_id"] for r in store.events(claim.announce_ids)} == {u.update_id for u in opened.updates}
 
 
-def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
-    store = fresh(tmp_path)
+def test_a_failed_transaction_leaves_nothing_behind(db):
+    store = fresh(db)
     with pytest.raises(RuntimeError):
         with store.transaction() as c:
             c.execute("INSERT INTO incidents (provider_id, incident_id, title, status, impact, kind, components, "
@@ -127,8 +140,8 @@ def _claim_in_process(path: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_processes_racing_on_one_file_claim_each_update_exactly_once(tmp_path):
-    path = tmp_path / "race.db"
+def test_processes_racing_on_one_database_claim_each_update_exactly_once(db):
+    path = db
     store = Store.open(path)
     store.sync_providers([PROVIDER])
     store.record(PROVIDER.id, [], now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
@@ -139,19 +152,20 @@ def test_processes_racing_on_one_file_claim_each_update_exactly_once(tmp_path):
     flat = [k for per_process in won for k in per_process]
     total = sum(len(i.updates) for i in incidents())
     assert len(flat) == len(set(flat)) == total
-    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if isinstance(path, Path):
+        assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 @pytest.mark.slow
-def test_updates_recorded_but_never_emitted_are_emitted_after_a_crash(server, tmp_path):
+def test_updates_recorded_but_never_emitted_are_emitted_after_a_crash(server, tmp_path, db):
     """A process that died between COMMIT and writing its records leaves outbox rows whose
     lease runs out; the next run emits them, once."""
     payload = load(GITHUB)
     payload["incidents"] = payload["incidents"][:5]  # the page shows exactly what was recorded
     server.route("/gh/api/v2/incidents.json", payload)
     config = write_config(tmp_path / "t.toml", [{"name": "GitHub", "url": f"{server.base}/gh"}])
-    tracker = Tracker(config, tmp_path / "t.db")
-    store = Store.open(tmp_path / "t.db")
+    tracker = Tracker(config, db)
+    store = Store.open(db)
     store.sync_providers([Provider(id="github", name="GitHub", url=f"{server.base}/gh")])
     store.record(PROVIDER.id, [], now=times.now_iso(), source="run", policy=Policy.for_provider(PROVIDER),
                  lease=("dead", PAST), poll=PollRecord("statuspage", {}))

@@ -9,6 +9,7 @@ import json
 import re
 import sqlite3
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -50,9 +51,10 @@ def handle_errors(f: Callable) -> Callable:
 
 def config_options(f: Callable) -> Callable:
     f = click.option(
-        "--db", "database", envvar="TRACKER_DB", show_envvar=True, metavar="PATH",
-        help="SQLite database file. Default: $STATE_DIRECTORY/tracker.db under systemd, "
-        "else ~/.local/state/tracker/tracker.db (or the config file's `database`).",
+        "--db", "database", envvar=["TRACKER_DB", "TRACKER_DATABASE"], show_envvar=True, metavar="PATH|URL",
+        help="SQLite database file, or a PostgreSQL URL (postgresql://user@host/db; the password from "
+        "PGPASSWORD or ~/.pgpass) that a pair of hosts share. Default: $STATE_DIRECTORY/tracker.db "
+        "under systemd, else ~/.local/state/tracker/tracker.db (or the config file's `database`).",
     )(f)
     f = click.option(
         "--config", "config_path", envvar="TRACKER_CONFIG", show_envvar=True, metavar="PATH",
@@ -944,16 +946,20 @@ def db() -> None:
 @handle_errors
 def migrate(ctx: click.Context, create: bool, config_path: str | None, database: str | None) -> None:
     """Apply pending schema migrations (every command also does this when it opens the
-    database), then check the file's integrity (PRAGMA quick_check).
+    database), then check the file's integrity (PRAGMA quick_check). On PostgreSQL they run
+    under an advisory lock, so two hosts starting together apply each one once.
 
     \b
     A missing file is an error (a typo in --db would otherwise create an empty database);
-    --create makes a new one.
+    --create makes a new one. A PostgreSQL database must exist (createdb); its tables are
+    created here.
 
     \b
     Examples:
       tracker db migrate --db /var/lib/tracker/tracker.db
       tracker db migrate --db ./new.db --create
+      tracker db migrate --db postgresql://tracker@db.example.net/tracker
+    (the password from PGPASSWORD or ~/.pgpass)
     """
     from .store import Store
 
@@ -967,3 +973,41 @@ def migrate(ctx: click.Context, create: bool, config_path: str | None, database:
     for name in ran:
         click.echo(f"Applied {name}")
     click.echo(f"{settings.database}: schema up to date" + ("" if ran else " (nothing to apply)"))
+
+
+@db.command("copy", context_settings=CONTEXT)
+@click.option("--from", "source", required=True, metavar="PATH|URL", help="The database to copy (read only).")
+@click.option("--to", "target", required=True, metavar="PATH|URL",
+              help="An empty database to copy it into (a new file is created, a PostgreSQL database migrated).")
+@click.pass_context
+@handle_errors
+def copy_command(ctx: click.Context, source: str, target: str) -> None:
+    """Copy a whole history into an empty database: every incident, update, edit, poll state
+    and delivery, ids included, so that a single host's SQLite file can become the PostgreSQL
+    database of a pair without announcing anything again.
+
+    \b
+    Stop the daemon first (systemctl stop tracker): what it records after the copy would
+    stay behind. What was
+    claimed but not yet announced is announced by whichever host takes it over; deliveries
+    keep their place. One transaction: a failed copy leaves the target empty.
+
+    \b
+    Example:
+      tracker db copy --from /var/lib/tracker/tracker.db --to postgresql://tracker@db.example.net/tracker
+    """
+    from .store import locate
+    from .store.copy import copy
+
+    src, dst = locate(source), locate(target)
+    ctx.meta["tracker.database"] = str(dst)
+    last = [0.0]
+
+    def shown(table: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] > 1.0:
+            last[0] = now
+            click.echo(f"{table}: {done:,} of {total:,} rows", err=True)
+
+    copied = copy(src, dst, progress=shown)
+    click.echo(f"Copied {src} to {dst}: " + ", ".join(f"{n:,} {table}" for table, n in copied.items()))

@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .metrics import parse_listen
 from .notify import Destination
 from .notify import parse as parse_notify
+from .store import PgURL, locate
 
 ADAPTER_FORMATS = tuple(_REGISTRY)
 
@@ -79,7 +80,7 @@ DEFAULT_PROVIDERS = (
 class Settings:
     """Everything a command needs, resolved from options, environment, file and defaults."""
 
-    database: Path
+    database: Path | PgURL  # a file, or a PostgreSQL database shared by a pair of hosts
     providers: tuple[Provider, ...] = DEFAULT_PROVIDERS
     log_format: str = "auto"
     log_level: str = "info"
@@ -382,8 +383,8 @@ def load(
     file_target = check.choice("log_target", data.get("log_target", "stdout"), LOG_TARGETS)
     file_db = None
     if "database" in data:
-        file_db = Path(check.string("database", data["database"])).expanduser()
-        if not file_db.is_absolute() and path is not None:
+        file_db = locate(check.string("database", data["database"]))
+        if isinstance(file_db, Path) and not file_db.is_absolute() and path is not None:
             # A relative path in the file means relative to the file, not to wherever
             # the command happens to be started from.
             file_db = path.parent / file_db
@@ -391,7 +392,7 @@ def load(
     level = log_level or file_level
     target = log_target or file_target
     if database not in (None, ""):
-        db_path = Path(database).expanduser()
+        db_path = locate(database)
     else:
         db_path = file_db or default_database_path(environ)
 

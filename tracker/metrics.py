@@ -32,7 +32,6 @@ the daemon's connection belongs to the main thread).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -193,25 +192,24 @@ class PrometheusSink(Sink):
 class _ScrapeTime:
     """Values read when Prometheus asks: the outbox size and the delivery backlog."""
 
-    def __init__(self, sink: PrometheusSink, database: str | Path | None):
+    def __init__(self, sink: PrometheusSink, database: Any = None):
+        from .store import locate
+
         self.sink = sink
-        self.database = Path(database) if database is not None else None
+        self.database = locate(database) if database is not None else None
 
     def outbox_size(self) -> int | None:
-        if self.database is None or not self.database.is_file():
+        if self.database is None:
             return None
-        try:
-            conn = sqlite3.connect(f"{self.database.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
-            try:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                # Edits of announced updates go through the same outbox where the schema has them.
-                n = sum(conn.execute(f"SELECT count(*) FROM {t} WHERE announce = 1 AND emitted_at IS NULL")
-                        .fetchone()[0] for t in ("updates", "edits") if t in tables)
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return None  # busy or broken: leave the sample out rather than fail the scrape
-        return n
+
+        def count(conn: Any) -> int:
+            # Edits of announced updates go through the same outbox.
+            return sum(conn.execute(f"SELECT count(*) FROM {t} WHERE announce = 1 AND emitted_at IS NULL")
+                       .fetchone()[0] for t in ("updates", "edits"))
+
+        from .store import read_once
+
+        return read_once(self.database, count)
 
     def describe(self) -> Iterable[Any]:
         return []  # values are read at scrape time only

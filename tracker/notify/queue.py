@@ -6,33 +6,35 @@ update's `created_at`, then by row id, so an edit follows its update). A lane is
 process at a time: a worker leases the first rows of a lane only when no other live process
 holds a lease in it, and a failing head of line holds back the rest of its lane (other
 providers' lanes to the same destination go on). A process that dies leaves its leases to be
-taken over: at once when it was on this host, else when the lease runs out.
+taken over when the lease runs out (at once when SQLite's engine sees it was a process of this
+host that is gone). On PostgreSQL, where hosts lease side by side, a destination's lanes are
+leased under an advisory lock of that destination, and the actions of alerting destinations
+are decided under one lock: two hosts never lease one lane, nor decide one alert, at once.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..emit import event_fields
 from ..models import CLOSED_STATUSES
-from ..store import Store, _owner_is_dead
+from ..store import Store, Target, read_once
+from ..store.common import Conn, Row
 from .destinations import ALERTING, Destination
 
 PENDING = "delivered_at IS NULL AND dropped_at IS NULL"
 
 
-def records(rows: Iterable[sqlite3.Row], event: str, now: str) -> list[dict[str, Any]]:
+def records(rows: Iterable[Row], event: str, now: str) -> list[dict[str, Any]]:
     """The records the outbox logs for `rows`, as destinations receive them."""
     return [{"event": event, "level": "info", "timestamp": now,
              **event_fields(r, backfill=r["source"] == "backfill")} for r in rows]
 
 
-def touched(row: sqlite3.Row) -> set[str]:
+def touched(row: Row) -> set[str]:
     """Every component the update's incident names (the update's own and the incident's)."""
     names = set(json.loads(row["components"] or "[]"))
     if "incident_components" in row.keys():
@@ -92,7 +94,7 @@ def alert_action(kind: str, last: str | None, closing: bool, edit: bool) -> str 
     return "note" if is_open else "create"
 
 
-def inserter(planned: list[Planned]) -> Callable[[sqlite3.Connection], int] | None:
+def inserter(planned: list[Planned]) -> Callable[[Conn], int] | None:
     """A function that inserts the planned rows inside the caller's transaction (None: nothing
     to insert). ON CONFLICT DO NOTHING: a record announced again after a crash is not delivered
     twice. For an alerting destination each row's action is decided here, in that transaction,
@@ -101,7 +103,7 @@ def inserter(planned: list[Planned]) -> Callable[[sqlite3.Connection], int] | No
     if not planned:
         return None
 
-    def insert(c: sqlite3.Connection) -> int:
+    def insert(c: Conn) -> int:
         last: dict[tuple[str, str, str], str | None] = {}
         rows = []
         for p in planned:
@@ -150,7 +152,7 @@ class Batch:
     the earliest lane held back by backoff is due (ISO time) if any."""
 
     lanes: list[list[Delivery]] = field(default_factory=list)
-    dropped: list[sqlite3.Row] = field(default_factory=list)
+    dropped: list[Row] = field(default_factory=list)
     next_due: str | None = None
 
     def __len__(self) -> int:
@@ -168,19 +170,20 @@ class Queue:
     def lease(self, dest: str, *, now: str, until: str, drop_before: str, per_lane: int = 20) -> Batch:
         batch = Batch()
         with self.store.transaction() as c:
+            self.store.engine.lock(c, "deliveries", dest)
             batch.dropped = c.execute(
-                "UPDATE deliveries SET dropped_at = ?1, lease_owner = NULL, lease_until = NULL "
-                f"WHERE destination = ?2 AND {PENDING} AND queued_at < ?3 "
-                "AND (lease_owner IS NULL OR lease_owner = ?4 OR lease_until < ?1) "
+                "UPDATE deliveries SET dropped_at = ?, lease_owner = NULL, lease_until = NULL "
+                f"WHERE destination = ? AND {PENDING} AND queued_at < ? "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) "
                 "RETURNING id, event_id, provider_id, attempts, last_error, queued_at",
-                (now, dest, drop_before, self.owner),
+                (now, dest, drop_before, self.owner, now),
             ).fetchall()
             holders = c.execute(
                 f"SELECT DISTINCT provider_id, lease_owner FROM deliveries WHERE destination = ? AND {PENDING} "
                 "AND lease_owner IS NOT NULL AND lease_owner != ? AND lease_until >= ?",
                 (dest, self.owner, now),
             ).fetchall()
-            busy = {pid for pid, owner in holders if not _owner_is_dead(owner)}
+            busy = {pid for pid, owner in holders if not self.store.engine.dead(owner)}
             # The head of each lane: one index seek per provider (the partial index is
             # ordered by destination, provider, created_at, id).
             heads = []
@@ -257,31 +260,21 @@ class Queue:
         return n
 
 
-def backlog(path: str | Path) -> dict[str, int]:
+def backlog(target: Target) -> dict[str, int]:
     """{destination: deliveries waiting}, on a read-only connection of its own (for a metrics
     scrape, in the metrics server's thread)."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)
-        try:
-            return dict(conn.execute(
-                f"SELECT destination, count(*) FROM deliveries WHERE {PENDING} GROUP BY destination").fetchall())
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return {}
+    return read_once(target, lambda conn: {r[0]: r[1] for r in conn.execute(
+        f"SELECT destination, count(*) FROM deliveries WHERE {PENDING} GROUP BY destination").fetchall()}) or {}
 
 
-def summary(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+def summary(conn: Conn) -> dict[str, dict[str, Any]]:
     """Per destination name: waiting, delivered, dropped, the oldest waiting delivery and the
     lane head that is failing longest (attempts, last error, next attempt)."""
     found: dict[str, dict[str, Any]] = {}
     for r in conn.execute(
         "SELECT destination, "
-        f" sum({PENDING}) AS waiting, "
-        " sum(delivered_at IS NOT NULL) AS delivered, sum(dropped_at IS NOT NULL) AS dropped, "
+        f" sum(CASE WHEN {PENDING} THEN 1 ELSE 0 END) AS waiting, "
+        " count(delivered_at) AS delivered, count(dropped_at) AS dropped, "
         f" min(CASE WHEN {PENDING} THEN queued_at END) AS oldest_queued_at, "
         " max(delivered_at) AS last_delivered_at "
         "FROM deliveries GROUP BY destination"

@@ -21,14 +21,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .. import backoff, metrics, times
 from ..errors import TrackerError
-from ..store import Store
+from ..store import Store, locate
 from . import queue
 
 if TYPE_CHECKING:
@@ -309,13 +308,13 @@ class Deliverer:
     """The delivery workers of one process, and its part in the outbox: `enqueue` gives the
     outbox the rows to insert with its mark, `wake` tells the workers after the commit."""
 
-    def __init__(self, path: str | Path, destinations: Sequence[Destination], log: Any, *,
+    def __init__(self, path: Any, destinations: Sequence[Destination], log: Any, *,
                  clock: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, send: Callable[..., Sent] | None = None,
                  owner: str | None = None):
         from ..outbox import new_owner
 
-        self.path = Path(path)
+        self.path = locate(path)
         self.destinations = tuple(destinations)
         self.log = log
         self.clock = clock or (lambda: datetime.now(timezone.utc))
