@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 import time
 from datetime import datetime, timedelta
@@ -59,8 +58,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "t.db")
+def store(db):
+    s = Store.open(db)
     yield s
     s.close()
 
@@ -237,8 +236,7 @@ def test_first_contact_announces_what_is_open_then_every_new_update(parts, store
     assert [e["update_id"] for e in events(logs)] == [u["id"] for u in reversed(newest["incident_updates"])]
     stamps = [e["created_at"] for e in events(logs)]
     assert stamps == sorted(stamps) and not events(logs, "first_contact")
-    with sqlite3.connect(store.path) as c:
-        assert c.execute("SELECT count(*) FROM updates WHERE announce = 1 AND emitted_at IS NULL").fetchone() == (0,)
+    assert tuple(store.conn.execute("SELECT count(*) FROM updates WHERE announce = 1 AND emitted_at IS NULL").fetchone()) == (0,)
 
 
 def test_an_unchanged_page_is_batched_bookkeeping_not_a_commit_per_poll(parts, store, clock):
@@ -249,12 +247,10 @@ def test_an_unchanged_page_is_batched_bookkeeping_not_a_commit_per_poll(parts, s
     with capture_logs() as logs:
         assert poll(ledger, fetcher) == "not_modified"  # a 304
     assert fetcher.requests.count(ENDPOINT) == 2 and ledger.quiet == {"github": ledger.now()}
-    with sqlite3.connect(store.path) as c:
-        before = c.execute("SELECT last_poll_at FROM providers").fetchone()[0]
+    before = store.conn.execute("SELECT last_poll_at FROM providers").fetchone()[0]
     assert before < ledger.now()  # not written yet
     ledger.flush_quiet()
-    with sqlite3.connect(store.path) as c:
-        assert c.execute("SELECT last_poll_at, last_result FROM providers").fetchone() == (ledger.now(), "not_modified")
+    assert tuple(store.conn.execute("SELECT last_poll_at, last_result FROM providers").fetchone()) == (ledger.now(), "not_modified")
     assert not events(logs)
 
 
@@ -269,8 +265,7 @@ def test_failures_back_off_and_a_long_outage_does_not_flood_the_log(parts, store
     assert [f["failures"] for f in failed] == list(range(1, QUIET_FAILURES + 1))  # then quiet
     state = ledger.state("github")
     assert state.failures == QUIET_FAILURES + 3 and ledger.backing_off("github") == state.next_poll_at
-    with sqlite3.connect(store.path) as c:
-        assert c.execute("SELECT failures, next_poll_at FROM providers").fetchone() == (state.failures, state.next_poll_at)
+    assert tuple(store.conn.execute("SELECT failures, next_poll_at FROM providers").fetchone()) == (state.failures, state.next_poll_at)
     clock.advance(REPEAT_EVERY)
     with capture_logs() as logs:
         poll(ledger, fetcher)
@@ -294,7 +289,8 @@ def test_a_database_that_refuses_writes_is_one_store_failed_a_minute(parts, stor
         clock.advance(60)
         poll(ledger, fetcher)
     failed = events(logs, "store_failed")
-    assert len(failed) == 2 and "readonly" in failed[0]["error"] and failed[1]["unlogged"] == 4
+    assert len(failed) == 2 and failed[1]["unlogged"] == 4
+    assert "readonly" in failed[0]["error"] or "read-only transaction" in failed[0]["error"]
     assert ledger.unrecorded == 6
     ledger.store.close()
 
@@ -321,12 +317,17 @@ def test_the_outbox_takes_over_a_dead_process_and_leaves_a_live_one_alone(parts,
     with capture_logs() as logs:
         ledger.recover()
     announced = [e["incident_id"] for e in events(logs)]
-    assert set(announced) == {incidents[0].incident_id} and len(announced) == len(incidents[0].updates)
-    assert events(logs, "outbox_recovered")[0]["updates"] == len(incidents[0].updates)
+    if store.engine.name == "sqlite":
+        assert set(announced) == {incidents[0].incident_id} and len(announced) == len(incidents[0].updates)
+        assert events(logs, "outbox_recovered")[0]["updates"] == len(incidents[0].updates)
+    else:  # hosts share the database: a pid says nothing, only a lease running out does
+        assert announced == []
     clock.advance(11 * 60)  # the live one's lease ran out: its updates are taken over too
     with capture_logs() as logs:
         ledger.recover()
-    assert {e["incident_id"] for e in events(logs)} == {incidents[1].incident_id}
+    assert {e["incident_id"] for e in events(logs)} == (
+        {incidents[1].incident_id} if store.engine.name == "sqlite"
+        else {incidents[0].incident_id, incidents[1].incident_id})
     with capture_logs() as logs:
         ledger.recover()
     assert events(logs) == []

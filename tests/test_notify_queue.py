@@ -1,7 +1,7 @@
-"""The delivery queue and workers in-process (docs/contract.md §7): a real SQLite file, the
-real Deliverer threads, a fake `send` in place of HTTP. Head-of-line per provider lane, leases
-across two "processes" (two owners on one file), exactly-once queueing with the outbox's
-mark, and live reconfiguration (SIGHUP)."""
+"""The delivery queue and workers in-process (docs/contract.md §7), on both engines: a real
+SQLite file or PostgreSQL database, the real Deliverer threads, a fake `send` in place of HTTP.
+Head-of-line per provider lane, leases across two "processes" (two owners on one database),
+exactly-once queueing with the outbox's mark, and live reconfiguration (SIGHUP)."""
 
 from __future__ import annotations
 
@@ -64,10 +64,10 @@ def wait_until(check, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture
-def db(tmp_path) -> Path:
-    path = tmp_path / "t.db"
-    Store.open(path).close()
-    return path
+def db(db):
+    """conftest's `db` (each engine), created before the workers start."""
+    Store.open(db).close()
+    return db
 
 
 def test_a_failing_head_holds_back_only_its_own_providers_lane(db):

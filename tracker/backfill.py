@@ -186,8 +186,9 @@ class Backfill:
         self.progress = progress  # a progress.Progress line (on a terminal) or None
         self.stop = threading.Event()
         # --emit records go to the destinations with `backfill = true` only (contract §7).
-        self.deliverer = Deliverer(store.path, [d for d in settings.notify if d.backfill] if emit else (), log)
-        self.outbox = Outbox(store, log, notify=self.deliverer)
+        self.deliverer = Deliverer(store.path, [d for d in settings.notify if d.backfill] if emit else (), log,
+                                   lease=settings.lease)
+        self.outbox = Outbox(store, log, notify=self.deliverer, lease=settings.lease)
         self.fetcher = Fetcher(timeout=settings.timeout, max_bytes=settings.max_bytes, workers=settings.workers)
         self.fetcher.keep(p.url for p in providers)
         self.results: queue.SimpleQueue[Batch] = queue.SimpleQueue()

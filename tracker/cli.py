@@ -6,6 +6,7 @@ import csv
 import functools
 import io
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -599,6 +600,8 @@ def _source(ctx: click.Context, settings: Settings, name: str) -> str:
             return "option --" + ("config" if name == "config_path" else
                                   "db" if name == "database" else name.replace("_", "-"))
         if source == ParameterSource.ENVIRONMENT:
+            if name == "database":  # click reads the first of the two that is set
+                return "env " + next(v for v in ("TRACKER_DB", "TRACKER_DATABASE") if os.environ.get(v))
             return f"env {_ENV[name]}"
     if origin == "file" and settings.config_path is not None:
         return f"file {settings.config_path}"
@@ -665,7 +668,7 @@ def config_command(ctx: click.Context, as_json: bool, metrics_listen: str | None
         "config_path": str(settings.config_path) if settings.config_path else None,
         "database": str(settings.database), "log_format": settings.log_format, "log_level": settings.log_level,
         "log_target": settings.log_target, "interval": settings.interval, "workers": settings.workers,
-        "timeout": settings.timeout, "metrics_listen": settings.metrics_listen,
+        "timeout": settings.timeout, "metrics_listen": settings.metrics_listen, "lease": settings.lease,
     }
     shown = {k: {"value": v, "source": _source(ctx, settings, k)} for k, v in values.items()}
     providers = [{"id": p.id, "name": p.name, "url": p.url, "format": p.format, "interval": p.interval,

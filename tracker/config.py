@@ -37,9 +37,12 @@ DEFAULT_INTERVAL = 60
 DEFAULT_WORKERS = 8
 DEFAULT_TIMEOUT = 20.0  # seconds: total deadline of one request, connect and read included
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+# Seconds what one process claimed (an update to announce, a lane of deliveries) stays its own:
+# when a process or host dies, another takes its work over once this runs out.
+DEFAULT_LEASE = 60.0
 
 TOP_KEYS = {"interval", "workers", "database", "log_format", "log_level", "log_target", "timeout", "providers",
-            "metrics_listen", "kinds", "min_impact", "closing_grace", "notify"}
+            "metrics_listen", "kinds", "min_impact", "closing_grace", "notify", "lease"}
 # Settings with only an environment variable (no option), read by load() (contract §2).
 ENV_NUMBERS = {"interval": "TRACKER_INTERVAL", "workers": "TRACKER_WORKERS", "timeout": "TRACKER_TIMEOUT"}
 PROVIDER_KEYS = {"catalog", "name", "url", "id", "format", "interval", "components", "kinds", "min_impact",
@@ -93,6 +96,7 @@ class Settings:
     warnings: tuple[str, ...] = field(default=(), compare=False)
     metrics_listen: str | None = None  # "HOST:PORT" of the /metrics endpoint (contract §8)
     notify: tuple[Destination, ...] = ()  # [[notify]] destinations (contract §7)
+    lease: float = DEFAULT_LEASE  # seconds before another process or host takes work over
     # setting -> where its value came from: "file", "default", "env TRACKER_…", or "given"
     # (an option or variable the CLI merged; it knows which)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -356,6 +360,12 @@ def load(
     interval = check.positive("interval", data.get("interval", DEFAULT_INTERVAL))
     workers = check.positive_int("workers", data.get("workers", DEFAULT_WORKERS), 256)
     timeout = check.positive("timeout", data.get("timeout", DEFAULT_TIMEOUT))
+    lease = DEFAULT_LEASE
+    if "lease" in data:
+        lease = grace_seconds(data["lease"]) or 0.0
+        if lease < 1:
+            raise check.fail("lease", f"{data['lease']!r} is not a duration of at least 1 s "
+                             '(seconds, or "90s", "2m"; default 60)')
     # The environment beats the file (its values were checked above all the same).
     env_check = _EnvChecker("environment")
     if "interval" in from_env:
@@ -421,7 +431,7 @@ def load(
                "database": origin("database", database), "log_format": origin("log_format", log_format),
                "log_level": origin("log_level", log_level), "log_target": origin("log_target", log_target),
                "interval": origin("interval"), "workers": origin("workers"), "timeout": origin("timeout"),
-               "metrics_listen": origin("metrics_listen", metrics_listen),
+               "metrics_listen": origin("metrics_listen", metrics_listen), "lease": origin("lease"),
                "providers": "file" if "providers" in data else "default"}
     warnings = polite_warning(providers)
     return Settings(
@@ -438,4 +448,5 @@ def load(
         metrics_listen=listen,
         sources=sources,
         notify=notify,
+        lease=lease,
     )

@@ -32,20 +32,21 @@ class Outbox:
     """Announces claimed updates for one process."""
 
     def __init__(self, store: Store, log: Any, *, owner: str | None = None,
-                 clock: Callable[[], datetime] | None = None, notify: Any = None):
+                 clock: Callable[[], datetime] | None = None, notify: Any = None, lease: float = LEASE_SECONDS):
         self.store = store
         self.log = log
         # notify.worker.Deliverer (or None): queues each record's deliveries in the
         # transaction that marks it emitted, and is woken after that commit.
         self.notify = notify
         self.owner = owner or new_owner()
+        self.lease_seconds = lease
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.announced = 0
         self.last: str | None = None  # "provider: incident (status)" of the newest announcement
 
-    def lease(self, seconds: float = LEASE_SECONDS) -> tuple[str, str]:
+    def lease(self, seconds: float | None = None) -> tuple[str, str]:
         """(owner, until): what store.record needs to lease the updates it claims to us."""
-        return self.owner, times.iso(self.clock() + timedelta(seconds=seconds))
+        return self.owner, times.iso(self.clock() + timedelta(seconds=seconds or self.lease_seconds))
 
     def announce(self, ids: list[int]) -> int:
         """Log every update of `ids` (row ids leased to us), then mark them emitted."""

@@ -83,8 +83,10 @@ class Poller:
         self.scheduler = scheduler or Timetable()
         # Notifications: delivery threads with connections of their own, so a slow
         # destination never holds up this loop; the outbox queues with its mark.
-        self.deliverer = Deliverer(store.path, settings.notify, log)
-        self.outbox = Outbox(store, log, clock=clock, notify=self.deliverer)
+        self.deliverer = Deliverer(store.path, settings.notify, log, lease=settings.lease)
+        self.outbox = Outbox(store, log, clock=clock, notify=self.deliverer, lease=settings.lease)
+        # A dead process's claims are looked for twice a minute, or as often as they run out.
+        self.recover_every = min(RECOVER_EVERY, settings.lease)
         self.ledger = Ledger(store, log, self.outbox, source=source, clock=clock, monotonic=monotonic)
         self.dispatcher = Dispatcher(self.executor, work, max_inflight=settings.workers,
                                      context=self._context, monotonic=monotonic)
@@ -144,7 +146,7 @@ class Poller:
 
     def _loop(self, once: bool) -> None:
         next_tick = self.monotonic()
-        next_flush, next_recover = next_tick + FLUSH_EVERY, next_tick + RECOVER_EVERY
+        next_flush, next_recover = next_tick + FLUSH_EVERY, next_tick + self.recover_every
         while not self.stop.is_set():
             if once and not self.dispatcher.pending:
                 return
@@ -172,7 +174,7 @@ class Poller:
                     self.handled_since_trim = 0
             if now >= next_recover:
                 self.ledger.recover()
-                next_recover = now + RECOVER_EVERY
+                next_recover = now + self.recover_every
             self.dispatcher.fill()  # what fell due (or came back from an over-running batch)
             wake = next_tick if not once else now + 0.5
             reclaim = self.dispatcher.reclaim_at()  # a batch held by a page turned slow
@@ -317,7 +319,8 @@ class Poller:
         for pid in added + changed:
             self._schedule(fresh[pid])
             self.submit(fresh[pid])
-        ignored = [k for k in ("database", "workers", "log_format", "log_level", "log_target", "metrics_listen")
+        ignored = [k for k in ("database", "workers", "log_format", "log_level", "log_target", "metrics_listen",
+                               "lease")
                    if getattr(new, k) != getattr(self.settings, k)]
         self.fetcher.timeout = new.timeout
         if new.notify != self.settings.notify:

@@ -154,7 +154,7 @@ class Worker(threading.Thread):
             return True
         now_dt = self.d.clock()
         now = times.iso(now_dt)
-        batch = self.q.lease(dest.name, now=now, until=times.iso(now_dt + timedelta(seconds=LEASE_SECONDS)),
+        batch = self.q.lease(dest.name, now=now, until=times.iso(now_dt + timedelta(seconds=self.d.lease)),
                              drop_before=times.iso(now_dt - timedelta(seconds=dest.retention)), per_lane=PER_LANE)
         self._dropped(batch.dropped)
         if not batch.lanes:
@@ -176,7 +176,7 @@ class Worker(threading.Thread):
 
         dest = self.dest
         blocked: set[str] = set()  # lanes whose head failed: released, the rest waits
-        renew_at = self.d.monotonic() + LEASE_SECONDS / 2
+        renew_at = self.d.monotonic() + self.d.lease / 2
         complete = False
         try:
             for d in _interleave(batch.lanes):
@@ -185,8 +185,8 @@ class Worker(threading.Thread):
                 if not self.limit.wait(self.stop_event):
                     return
                 if self.d.monotonic() > renew_at:
-                    self.q.renew(dest.name, times.iso(self.d.clock() + timedelta(seconds=LEASE_SECONDS)))
-                    renew_at = self.d.monotonic() + LEASE_SECONDS / 2
+                    self.q.renew(dest.name, times.iso(self.d.clock() + timedelta(seconds=self.d.lease)))
+                    renew_at = self.d.monotonic() + self.d.lease / 2
                 self.limit.took()
                 try:
                     sent = (self.d.send(dest, d.record, self.session, d.action) if d.action is not None
@@ -311,9 +311,10 @@ class Deliverer:
     def __init__(self, path: Any, destinations: Sequence[Destination], log: Any, *,
                  clock: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, send: Callable[..., Sent] | None = None,
-                 owner: str | None = None):
+                 owner: str | None = None, lease: float = LEASE_SECONDS):
         from ..outbox import new_owner
 
+        self.lease = lease  # seconds a lane leased stays ours (renewed while sending)
         self.path = locate(path)
         self.destinations = tuple(destinations)
         self.log = log
