@@ -204,7 +204,7 @@ class Poller:
         self.deliverer.start()
         self.log.info(
             "tracker_started", version=__version__, providers=len(self.providers),
-            workers=self.settings.workers, database=str(self.store.path), mode=mode,
+            workers=self.settings.workers, database=str(self.store.path), mode=mode, owner=self.outbox.owner,
         )
         for warning in self.settings.warnings:
             self.log.warning("polite_interval", detail=warning)

@@ -111,6 +111,9 @@ class Worker(threading.Thread):
         self.unlogged = 0
         self.store_errors = (-1e9, 0)
         self.session: requests.Session | None = None
+        # Deliveries sent whose mark did not reach the database (it went away): marked before
+        # anything is leased again, so this process never sends them twice.
+        self.unmarked: list[tuple[int, str]] = []
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -152,6 +155,10 @@ class Worker(threading.Thread):
                 return IDLE_POLL  # left for the next process
             self.stop_event.wait(pause)
             return True
+        if self.unmarked:
+            for delivery_id, at in list(self.unmarked):
+                self.q.delivered([delivery_id], at)
+                self.unmarked.remove((delivery_id, at))
         now_dt = self.d.clock()
         now = times.iso(now_dt)
         batch = self.q.lease(dest.name, now=now, until=times.iso(now_dt + timedelta(seconds=self.d.lease)),
@@ -200,7 +207,13 @@ class Worker(threading.Thread):
                 except Exception as e:  # a bug must cost one attempt, not the worker
                     self._failed(d, dest.redact(f"internal error: {type(e).__name__}: {e}"), None, blocked)
                     continue
-                self.q.delivered([d.id], times.iso(self.d.clock()))
+                at = times.iso(self.d.clock())
+                try:
+                    self.q.delivered([d.id], at)
+                except (sqlite3.Error, TrackerError):
+                    self.unmarked.append((d.id, at))
+                    self._ok(d)
+                    raise
                 self._ok(d)
                 if sent.pause:
                     self.limit.pause(sent.pause)
