@@ -319,7 +319,8 @@ def test_the_outbox_takes_over_a_dead_process_and_leaves_a_live_one_alone(parts,
     announced = [e["incident_id"] for e in events(logs)]
     if store.engine.name == "sqlite":
         assert set(announced) == {incidents[0].incident_id} and len(announced) == len(incidents[0].updates)
-        assert events(logs, "outbox_recovered")[0]["updates"] == len(incidents[0].updates)
+        [recovered] = events(logs, "outbox_recovered")
+        assert recovered["updates"] == len(incidents[0].updates) and recovered["previous_owner"] == [dead]
     else:  # hosts share the database: a pid says nothing, only a lease running out does
         assert announced == []
     clock.advance(11 * 60)  # the live one's lease ran out: its updates are taken over too
@@ -328,6 +329,8 @@ def test_the_outbox_takes_over_a_dead_process_and_leaves_a_live_one_alone(parts,
     assert {e["incident_id"] for e in events(logs)} == (
         {incidents[1].incident_id} if store.engine.name == "sqlite"
         else {incidents[0].incident_id, incidents[1].incident_id})
+    assert events(logs, "outbox_recovered")[0]["previous_owner"] == (
+        [alive] if store.engine.name == "sqlite" else sorted([alive, dead]))
     with capture_logs() as logs:
         ledger.recover()
     assert events(logs) == []

@@ -123,6 +123,38 @@ def test_two_processes_share_the_lanes_and_send_each_delivery_once(db):
     assert first.delivered + second.delivered == 120
 
 
+def test_a_lane_whose_process_died_is_taken_over_in_order_when_its_lease_runs_out(db):
+    """Another host leased a lane and died sending it: its lease still runs, so the lane waits;
+    once it has run out this process sends the lane, in order, and says whose it took over."""
+    dest = Destination("d", "webhook", url="http://h/d")
+    enqueue(db, [dest], [record("a", n) for n in range(5)] + [record("b", n) for n in range(2)])
+    store = Store.open(db)
+    gone = "host-b:4242:5e1f0a2c"  # another host: no pid of this one tells whether it lives
+    later = "2999-01-01T00:00:00.000Z"
+    dead = queue.Queue(store, gone).lease("d", now=now_iso(), until=later, drop_before="2000-01-01T00:00:00.000Z",
+                                          per_lane=3)
+    assert [[x.event_id for x in lane] for lane in dead.lanes] == [
+        ["a:i:000", "a:i:001", "a:i:002"], ["b:i:000", "b:i:001"]]
+    send, log = FakeSend(), _Log()
+    d = Deliverer(db, [dest], log, send=send)
+    d.start()
+    try:
+        time.sleep(0.5)
+        assert send.sent == {}  # its lease runs: the lanes are its own
+        with store.transaction() as c:  # ... until it runs out
+            c.execute("UPDATE deliveries SET lease_until = '2000-01-01T00:00:00.000Z' WHERE lease_owner = ?", (gone,))
+        d.wake()
+        wait_until(lambda: len(send.sent.get("d", [])) == 7)
+    finally:
+        d.stop()
+        store.close()
+    for p, n in (("a", 5), ("b", 2)):
+        assert [e for e in send.sent["d"] if e.startswith(p)] == [f"{p}:i:{i:03d}" for i in range(n)]
+    taken = [kw for _, event, kw in log.records if event == "notify_taken_over"]
+    assert sorted(t["provider_id"] for t in taken) == ["a", "b"]
+    assert all(t["previous_owner"] == [gone] for t in taken)
+
+
 def test_reload_starts_new_destinations_and_stops_removed_ones(db):
     a = Destination("a", "webhook", url="http://h/a")
     b = Destination("b", "webhook", url="http://h/b")

@@ -345,6 +345,26 @@ def test_units_with_the_ssrf_guard_verify_clean_and_score_the_same(tmp_path, uni
     assert float(p.stdout.split("Overall exposure level for")[1].split(":")[1].split()[0]) <= 1.1
 
 
+POSTGRES = ROOT / "systemd" / "postgres.conf"
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("unit", ["tracker.service", "tracker-once.service", "tracker-backfill.service"])
+def test_units_with_the_pairs_database_verify_clean_and_keep_the_password_out_of_the_environment(tmp_path, unit):
+    text = POSTGRES.read_text()
+    env = " ".join(_settings(text, "Environment"))
+    assert "TRACKER_DATABASE=postgresql://" in env and "PGPASSFILE=%d/pgpass" in env and "PGPASSWORD" not in env
+    assert _settings(text, "LoadCredential") == ["pgpass:/etc/tracker/pgpass"]
+    d = _units_with_real_binary(tmp_path)
+    (d / f"{unit}.d").mkdir()
+    (d / f"{unit}.d" / "postgres.conf").write_bytes(POSTGRES.read_bytes())
+    p = subprocess.run([ANALYZE, "verify", "--man=no", f"./{unit}"], capture_output=True, text=True, cwd=d)
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+    p = subprocess.run([ANALYZE, "security", "--offline=yes", "--threshold=11", f"./{unit}"],
+                       capture_output=True, text=True, cwd=d)
+    assert p.returncode == 0 and float(p.stdout.split("Overall exposure level for")[1].split(":")[1].split()[0]) <= 1.1
+
+
 def test_units_name_the_exit_code_of_a_config_error():
     service = (ROOT / "systemd" / "tracker.service").read_text()
     assert "RestartPreventExitStatus=78" in service and "Restart=on-failure" in service

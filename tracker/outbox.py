@@ -85,10 +85,12 @@ class Outbox:
         """Announce updates (and edits) another process claimed but never emitted (it died).
         Raises the store's errors: the caller decides how loudly to say so."""
         now, until = times.iso(self.clock()), self.lease()[1]
-        ids = self.store.lease_pending(self.owner, now, until)
-        edits = self.store.lease_pending(self.owner, now, until, table="edits")
+        previous: set[str] = set()
+        ids = self.store.lease_pending(self.owner, now, until, previous=previous)
+        edits = self.store.lease_pending(self.owner, now, until, table="edits", previous=previous)
         if ids or edits:
-            self.log.info("outbox_recovered", updates=len(ids), **({"edits": len(edits)} if edits else {}))
+            self.log.info("outbox_recovered", updates=len(ids), **({"edits": len(edits)} if edits else {}),
+                          previous_owner=sorted(previous))
             self.announce(ids)
             self.announce_edits(edits)
         return len(ids) + len(edits)

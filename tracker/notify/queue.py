@@ -154,6 +154,8 @@ class Batch:
     lanes: list[list[Delivery]] = field(default_factory=list)
     dropped: list[Row] = field(default_factory=list)
     next_due: str | None = None
+    # provider id -> the processes whose run-out leases on that lane this lease took over
+    taken: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return sum(len(lane) for lane in self.lanes)
@@ -200,6 +202,11 @@ class Queue:
                 if next_attempt_at and next_attempt_at > now:
                     batch.next_due = min(batch.next_due or next_attempt_at, next_attempt_at)
                     continue
+                taken = c.execute(
+                    f"SELECT DISTINCT lease_owner FROM deliveries WHERE destination = ? AND provider_id = ? AND {PENDING} "
+                    "AND lease_owner IS NOT NULL AND lease_owner != ?", (dest, provider_id, self.owner)).fetchall()
+                if taken:
+                    batch.taken[provider_id] = sorted(r[0] for r in taken)
                 rows = c.execute(
                     "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN ("
                     f" SELECT id FROM deliveries WHERE destination = ? AND provider_id = ? AND {PENDING}"

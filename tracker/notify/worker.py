@@ -164,6 +164,11 @@ class Worker(threading.Thread):
         batch = self.q.lease(dest.name, now=now, until=times.iso(now_dt + timedelta(seconds=self.d.lease)),
                              drop_before=times.iso(now_dt - timedelta(seconds=dest.retention)), per_lane=PER_LANE)
         self._dropped(batch.dropped)
+        for lane in batch.lanes:
+            if lane[0].provider_id in batch.taken:  # a process died sending it (its lease ran out)
+                self.d.log.info("notify_taken_over", destination=dest.name, type=dest.type,
+                                provider_id=lane[0].provider_id, previous_owner=batch.taken[lane[0].provider_id],
+                                deliveries=len(lane))
         if not batch.lanes:
             wait = IDLE_POLL
             if batch.next_due:

@@ -13,11 +13,11 @@ class Leases:
     """The outbox's rows (a mixin of Store)."""
 
     def lease_pending(self, owner: str, now: str, lease_until: str, limit: int = 1000,
-                      table: str = "updates") -> list[int]:
+                      table: str = "updates", previous: set[str] | None = None) -> list[int]:
         """Take over updates (or edits: `table="edits"`) recorded for announcement but never
         emitted whose process died between commit and emission: when its lease has run out, or
         at once when the engine can tell its process is gone (SQLite: a process of this host).
-        Returns their row ids."""
+        Returns their row ids; `previous`, if given, gets the processes they were taken from."""
         assert table in ("updates", "edits")
         with self.transaction() as c:
             holders = c.execute(
@@ -26,6 +26,12 @@ class Leases:
                 (now,),
             ).fetchall()
             dead = [h[0] for h in holders if h[0] and h[0] != owner and self.engine.dead(h[0])]
+            if previous is not None:
+                previous.update(dead)
+                previous.update(r[0] for r in c.execute(
+                    f"SELECT DISTINCT lease_owner FROM {table} {self.engine.indexed_by(table + '_outbox')} "
+                    "WHERE announce = 1 AND emitted_at IS NULL AND lease_until < ? AND lease_owner != ?",
+                    (now, owner)))
             rows = c.execute(
                 f"UPDATE {table} SET lease_owner = ?, lease_until = ? WHERE id IN ("
                 # INDEXED BY (SQLite): the partial index holds only what is not yet emitted (a
