@@ -13,17 +13,29 @@ import pytest
 from conftest import Tracker, parse_lines, tracker_command, updates_of, write_config
 from pages import all_updates, load, serve_statuspage
 
+from tracker.store import Store
+
 GITHUB = "github-incidents-2026-07-31.json"
+
+
+def _site(server, tmp_path, db):
+    payload = load(GITHUB)
+    routes = serve_statuspage(server, "/gh", payload, recent=20)
+    config = write_config(tmp_path / "t.toml", [{"name": "GitHub", "url": f"{server.base}/gh"}], interval=1)
+    return payload, routes, Tracker(config, db)
 
 
 @pytest.fixture
 def site(server, tmp_path):
     """GitHub's 50 real incidents; incidents.json shows only the newest 20 of them, so the
     other 30 are reachable only through the history pages."""
-    payload = load(GITHUB)
-    routes = serve_statuspage(server, "/gh", payload, recent=20)
-    config = write_config(tmp_path / "t.toml", [{"name": "GitHub", "url": f"{server.base}/gh"}], interval=1)
-    return payload, routes, Tracker(config, tmp_path / "t.db")
+    return _site(server, tmp_path, tmp_path / "t.db")
+
+
+@pytest.fixture
+def either_site(server, tmp_path, db):
+    """`site` on each engine (conftest's `db`)."""
+    return _site(server, tmp_path, db)
 
 
 def backfill(tracker: Tracker, *extra: str, timeout: float = 60) -> tuple[int, list[dict], str]:
@@ -32,13 +44,16 @@ def backfill(tracker: Tracker, *extra: str, timeout: float = 60) -> tuple[int, l
 
 
 def recorded(tracker: Tracker) -> set[tuple[str, str]]:
-    with sqlite3.connect(tracker.db) as c:
-        return set(c.execute("SELECT incident_id, update_id FROM updates"))
+    store = Store.open_readonly(tracker.db)
+    try:
+        return {tuple(r) for r in store.conn.execute("SELECT incident_id, update_id FROM updates")}
+    finally:
+        store.close()
 
 
 @pytest.mark.slow
-def test_silent_backfill_records_all_history_then_run_announces_nothing(site):
-    payload, routes, tracker = site
+def test_silent_backfill_records_all_history_then_run_announces_nothing(either_site):
+    payload, routes, tracker = either_site
     code, records, err = backfill(tracker)
     assert code == 0, err
     assert updates_of(records) == []
@@ -103,8 +118,8 @@ def test_ctrl_c_keeps_what_was_recorded_and_a_second_run_finishes(site):
 
 
 @pytest.mark.slow
-def test_backfill_beside_a_running_daemon_announces_each_update_at_most_once(site):
-    payload, routes, tracker = site
+def test_backfill_beside_a_running_daemon_announces_each_update_at_most_once(either_site):
+    payload, routes, tracker = either_site
     daemon = tracker.start()
     try:
         time.sleep(0.5)

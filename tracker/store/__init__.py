@@ -118,7 +118,7 @@ def read_once(target: Target, read: Callable[[Any], Any]) -> Any:
     """`read(conn)` on a short read-only connection of its own (a metrics scrape, in the
     metrics server's thread); None when the database is missing, busy or unreachable."""
     try:
-        engine = _engine(target).open_readonly(target)
+        engine = _engine(target).open_readonly(target, timeout=2)
     except StoreError:
         return None
     try:

@@ -170,9 +170,10 @@ class Postgres:
     returning_claim = True
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, target: PgURL, *, readonly: bool = False):
+    def __init__(self, target: PgURL, *, readonly: bool = False, timeout: float = 10):
         self.target = target
         self.readonly = readonly
+        self.timeout = timeout  # seconds to connect
         self._conn: Connection | None = None
 
     @property
@@ -185,7 +186,7 @@ class Postgres:
         if self.readonly:
             options += " -c default_transaction_read_only=on"
         try:
-            raw = psycopg.connect(self.target.conninfo, autocommit=True, row_factory=_rows, connect_timeout=10,
+            raw = psycopg.connect(self.target.conninfo, autocommit=True, row_factory=_rows, connect_timeout=max(1, int(self.timeout)),
                                   application_name="tracker", options=options,
                                   keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
         except psycopg.Error as e:
@@ -213,8 +214,8 @@ class Postgres:
         return engine
 
     @classmethod
-    def open_readonly(cls, target: PgURL) -> "Postgres":
-        engine = cls(target, readonly=True)
+    def open_readonly(cls, target: PgURL, timeout: float = 10) -> "Postgres":
+        engine = cls(target, readonly=True, timeout=timeout)
         found = engine.conn.execute("SELECT to_regclass('providers') IS NOT NULL").fetchone()[0]
         if not found:
             engine.close()

@@ -190,7 +190,7 @@ class SQLite:
         return cls(conn, path, lock)
 
     @classmethod
-    def open_readonly(cls, path: Path) -> "SQLite":
+    def open_readonly(cls, path: Path, timeout: float = BUSY_TIMEOUT) -> "SQLite":
         """Open an existing database read-only: a missing file, or one no tracker has written
         yet, is a StoreError that names the file."""
         if path.exists() and not path.is_file():
@@ -199,7 +199,7 @@ class SQLite:
             raise EmptyDatabase(f"no database at {path}: nothing recorded yet "
                                 "(run `tracker run` first, or point --db / TRACKER_DB at the right file)")
         try:
-            conn = connect_readonly(path)
+            conn = connect_readonly(path, timeout)
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as e:
             raise StoreError(f"cannot read database {path}: {e}") from None
