@@ -363,3 +363,39 @@ def test_a_password_in_the_url_is_never_shown(pg, tmp_path):
     failed = subprocess.run([*tracker_command(), "providers", "--db", wrong], capture_output=True, text=True, env=env)
     assert failed.returncode != 0 and "not-the-password" not in failed.stderr
     assert "password authentication failed" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_read_commands_read_the_pairs_database_in_a_read_only_transaction(pg, pair, server, tmp_path):
+    rp = Replay(server, providers="a", tail=2)
+    with Receiver() as rcv:
+        config = config_for(tmp_path, server, rcv, rp.routes)
+        once("host-a", config, pair)
+        rp.routes["a"].body = rp.bodies[-1]
+        once("host-a", config, pair)
+        sent = {name: len(rcv.event_ids(f"/{name}")) for name in ("one", "two")}
+
+    def read(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*tracker_command(), *args, "--config", str(config), "--db", pair],
+                              capture_output=True, text=True, timeout=60)
+
+    providers = read("providers", "--json")
+    assert providers.returncode == 0, providers.stderr
+    assert [(p["id"], p["last_result"]) for p in json.loads(providers.stdout)] == [("a", "ok")]
+    incidents = read("incidents", "--json")
+    assert incidents.returncode == 0 and len(json.loads(incidents.stdout)) == 50
+    assert read("health").returncode == 0
+    listed = read("notify", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {d["name"]: (d["delivered"], d["waiting"]) for d in json.loads(listed.stdout)} == {
+        name: (n, 0) for name, n in sent.items()}
+    # The read commands' sessions are read-only: whatever they might try to write is refused.
+    from tracker.store import Store
+
+    store = Store.open_readonly(pair)
+    try:
+        with pytest.raises(Exception, match="read-only transaction"):
+            store.conn.execute("DELETE FROM updates")
+    finally:
+        store.close()
+    assert rows(pg, pair, "SELECT count(*) > 0 FROM updates")[0][0] is True
