@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +34,12 @@ pg = pgserver.PgServer()
 os.environ["PGPASSWORD"] = pgserver.PASSWORD
 database = pg.database(password=False)
 work = Path(tempfile.mkdtemp())
+
+
+def wall(r):
+    return datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
 try:
     with StatusServer() as server, Receiver() as rcv:
         rp = Replay(server, providers="ab", tail=6)
@@ -42,6 +49,7 @@ try:
                               interval=1, lease=args.lease)
         hosts = {n: Host(n, config, database, "run") for n in ("host-a", "host-b")}
         wait_for(lambda: sum(len(h.events("first_contact")) for h in hosts.values()) == 2, 20, "first contact")
+        started = min(wall(r) for h in hosts.values() for r in h.events("first_contact"))
         rcv.delay = 0.4  # slow deliveries: a lane is in flight when the kill comes
         for r in rp.routes.values():
             r.body = rp.bodies[-1]  # six new updates on each page at once
@@ -51,8 +59,7 @@ try:
         wait_for(lambda: len(rcv.got) >= 1, 10, "a first delivery")
         victim = holder.split(":")[0]
         survivor = next(n for n in hosts if n != victim)
-        seen = len(hosts[survivor].records)
-        killed_at = time.monotonic()
+        killed_at, killed_wall = time.monotonic(), time.time()
         hosts[victim].kill()
         print(f"kill -9 {victim} (lease owner {holder}) while it sent; {len(rcv.got)} deliveries received so far")
         wait_for(lambda: rp.new <= {f"{p}:{i}:{u}" for p, i, u in rows(
@@ -61,12 +68,19 @@ try:
             args.lease + 60, "everything delivered")
         took = time.monotonic() - killed_at
         hosts[survivor].stop()
-        print(f"\n{survivor}'s records after the kill:")
-        for r in hosts[survivor].records[seen:]:
+        timeline = sorted(((wall(r), n, r) for n, h in hosts.items() for r in h.records
+                           if wall(r) >= started), key=lambda t: t[0])
+        print(f"\nboth hosts' records from first contact on "
+              f"(kill -9 at {datetime.fromtimestamp(killed_wall, timezone.utc):%H:%M:%S.%f}):")
+        marked = False
+        for at, n, r in timeline:
+            if at >= killed_wall and not marked:
+                print(f"   --- kill -9 {victim} ---")
+                marked = True
             keep = {k: v for k, v in r.items() if k not in ("level",)}
             if r["event"] == "incident_update":
                 keep = {k: r[k] for k in ("event", "timestamp", "event_id", "status")}
-            print("  ", json.dumps(keep)[:300])
+            print(f"   {n}: {json.dumps(keep)[:300]}")
         got = Counter(rcv.event_ids("/hook"))
         print(f"\nreceiver: {sum(got.values())} deliveries, {len(got)} distinct, "
               f"repeated: {sorted(e for e, n in got.items() if n > 1)}; everything delivered {took:.1f} s after the kill")
