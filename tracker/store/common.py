@@ -8,9 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import Cached
-
-from ..models import CLOSED_STATUSES
+from ..models import CLOSED_STATUSES, Cached
 
 # "status NOT IN (…)" of an incident still open, for SQL (the statuses are constants, not input);
 # "i.{OPEN}" for a table named i
@@ -29,7 +27,6 @@ def _json_names(names: tuple[str, ...]) -> str:
 def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
-
 
 
 @dataclass(frozen=True)

@@ -186,8 +186,8 @@ class Postgres:
         if self.readonly:
             options += " -c default_transaction_read_only=on"
         try:
-            raw = psycopg.connect(self.target.conninfo, autocommit=True, row_factory=_rows, connect_timeout=max(1, int(self.timeout)),
-                                  application_name="tracker", options=options,
+            raw = psycopg.connect(self.target.conninfo, autocommit=True, row_factory=_rows,
+                                  connect_timeout=max(1, int(self.timeout)), application_name="tracker", options=options,
                                   keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
         except psycopg.Error as e:
             text = self.target.scrub(" ".join(str(e).split()))
