@@ -76,6 +76,7 @@ class Host:
         if UNSHARE:
             command = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', name, *command]
         self.name = name
+        self.daemon = args[:1] == ("run",) and "--once" not in args
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.records: list[dict[str, Any]] = []
         self.err = ""
@@ -104,6 +105,11 @@ class Host:
         return code
 
     def stop(self) -> int:
+        """SIGTERM, once the daemon is up: before its handlers are in place (a host started a
+        moment ago) the signal's default action would end it with -15."""
+        if self.daemon:
+            wait_for(lambda: self.events("tracker_started") or self.proc.poll() is not None, 20,
+                     f"{self.name} to start")
         self.proc.send_signal(signal.SIGTERM)
         return self.wait()
 
