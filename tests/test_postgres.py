@@ -34,6 +34,7 @@ import pytest
 from conftest import tracker_command, updates_of
 from notifyserver import Receiver
 from pages import all_updates, cut, load
+from test_notify_e2e import write_config
 
 GITHUB = "github-incidents-2026-07-31.json"
 LEASE = 2  # seconds before a dead host's claims and lanes are taken over (the `lease` setting)
@@ -53,16 +54,6 @@ def pair(pg, tmp_path, monkeypatch):
     """A new database (its URL without the password) and PGPASSWORD set, as on a real host."""
     monkeypatch.setenv("PGPASSWORD", pgserver.PASSWORD)
     return pg.database(password=False)
-
-
-def write_config(path: Path, providers: list[dict[str, Any]], notify: list[dict[str, Any]], **top: Any) -> Path:
-    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
-    for table, items in (("providers", providers), ("notify", notify)):
-        for item in items:
-            lines.append(f"[[{table}]]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in item.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 class Host:
