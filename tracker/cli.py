@@ -991,9 +991,9 @@ def copy_command(ctx: click.Context, source: str, target: str) -> None:
 
     \b
     Stop the daemon first (systemctl stop tracker): what it records after the copy would
-    stay behind. What was
-    claimed but not yet announced is announced by whichever host takes it over; deliveries
-    keep their place. One transaction: a failed copy leaves the target empty.
+    stay behind. What was claimed but not yet announced is announced by whichever host takes
+    it over; deliveries keep their place. One transaction: a failed copy leaves the target
+    empty.
 
     \b
     Example:
