@@ -16,7 +16,35 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import pgserver  # noqa: E402
 from statusserver import StatusServer  # noqa: E402
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return ("pg" in getattr(item, "fixturenames", ()) or item.path.name == "test_postgres.py"
+            or (callspec is not None and callspec.params.get("db") == "postgresql"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"postgresql: {pgserver.unavailable() or pgserver.binaries()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Where no PostgreSQL can be had, its tests are left out and the summary says why in
+    one line (instead of a skip line per test)."""
+    if pgserver.unavailable() is None:
+        return
+    left_out = [i for i in items if _needs_postgres(i)]
+    if left_out:
+        items[:] = [i for i in items if not _needs_postgres(i)]
+        config.hook.pytest_deselected(items=left_out)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    why = pgserver.unavailable()
+    if why:
+        terminalreporter.write_line(why, yellow=True)
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +68,6 @@ def server():
 def pg():
     """A PostgreSQL server of this test process's own (tests/pgserver.py); the tests that
     need it are skipped, with the reason, where none can be had."""
-    import pgserver
-
     why = pgserver.unavailable()
     if why:
         pytest.skip(why)

@@ -10,6 +10,7 @@ in the URL or in PGPASSWORD.
 
 from __future__ import annotations
 
+import functools
 import glob
 import itertools
 import os
@@ -24,9 +25,14 @@ PASSWORD = "s3cret-for-tests"
 SUPERUSER = "postgres"
 
 
+# Read once, at import: the tests themselves run with every TRACKER_* variable removed.
+GIVEN = os.environ.get("TRACKER_TEST_PG_BIN")
+
+
+@functools.lru_cache(maxsize=1)
 def binaries() -> Path | None:
     """Where initdb and pg_ctl are, or None."""
-    given = os.environ.get("TRACKER_TEST_PG_BIN")
+    given = GIVEN
     candidates = [Path(given)] if given else []
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
                                            key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit()
@@ -45,6 +51,7 @@ def binaries() -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
 def unavailable() -> str | None:
     """Why the PostgreSQL tests cannot run here (None: they can)."""
     try:
