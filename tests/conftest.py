@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     one line (instead of a skip line per test)."""
     if pgserver.unavailable() is None:
         return
-    left_out = [i for i in items if _needs_postgres(i)]
+    kept, left_out = [], []
+    for item in items:
+        (left_out if _needs_postgres(item) else kept).append(item)
     if left_out:
-        items[:] = [i for i in items if not _needs_postgres(i)]
+        items[:] = kept
         config.hook.pytest_deselected(items=left_out)
 
 
@@ -66,11 +69,8 @@ def server():
 
 @pytest.fixture(scope="session")
 def pg():
-    """A PostgreSQL server of this test process's own (tests/pgserver.py); the tests that
-    need it are skipped, with the reason, where none can be had."""
-    why = pgserver.unavailable()
-    if why:
-        pytest.skip(why)
+    """A PostgreSQL server of this test process's own (tests/pgserver.py); where none can be
+    had, the tests that need it were left out at collection."""
     srv = pgserver.PgServer()
     yield srv
     srv.close()
@@ -91,11 +91,13 @@ def tracker_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "tracker"]
 
 
-def write_config(path: Path, providers: list[dict[str, Any]], **top: Any) -> Path:
+def write_config(path: Path, providers: list[dict[str, Any]], notify: Sequence[dict[str, Any]] = (),
+                 **top: Any) -> Path:
     lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
-    for p in providers:
-        lines.append("[[providers]]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in p.items()]
+    for table, items in (("providers", providers), ("notify", notify)):
+        for item in items:
+            lines.append(f"[[{table}]]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in item.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -32,8 +32,7 @@ GIVEN = os.environ.get("TRACKER_TEST_PG_BIN")
 @functools.lru_cache(maxsize=1)
 def binaries() -> Path | None:
     """Where initdb and pg_ctl are, or None."""
-    given = GIVEN
-    candidates = [Path(given)] if given else []
+    candidates = [Path(GIVEN)] if GIVEN else []
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
                                            key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit()
                                            else 0, reverse=True)]

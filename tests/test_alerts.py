@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Tracker, tracker_command, updates_of
+from conftest import Tracker, tracker_command, updates_of, write_config
 from notifyserver import Receiver
-from test_notify_e2e import write_config
 from test_real_pages import github_resolved
 
 from tracker.notify import payloads

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Tracker, parse_lines, tracker_command, updates_of
+from conftest import Tracker, parse_lines, tracker_command, updates_of, write_config
 from notifyserver import Receiver, SmtpReceiver, event_id_of, free_port
 from pages import all_updates, cut, load, serve_statuspage
 
@@ -42,16 +42,6 @@ T2 = "2026-07-29T16:00:00.000Z"  # +10 (an incident opened and resolved between 
 T3 = "2026-07-31T00:00:00.000Z"  # +12
 FAST = "100/s"  # chat destinations in tests that are not about pacing
 HMAC_SECRET = "hmac-s3cret-value"
-
-
-def write_config(path: Path, providers: list[dict[str, Any]], notify: list[dict[str, Any]], **top: Any) -> Path:
-    lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
-    for table, items in (("providers", providers), ("notify", notify)):
-        for item in items:
-            lines.append(f"[[{table}]]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in item.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def ids(records: list[dict[str, Any]]) -> list[str]:

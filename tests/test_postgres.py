@@ -31,10 +31,9 @@ from typing import Any
 
 import pgserver
 import pytest
-from conftest import tracker_command, updates_of
+from conftest import tracker_command, updates_of, write_config
 from notifyserver import Receiver
 from pages import all_updates, cut, load
-from test_notify_e2e import write_config
 
 GITHUB = "github-incidents-2026-07-31.json"
 LEASE = 2  # seconds before a dead host's claims and lanes are taken over (the `lease` setting)
@@ -263,9 +262,6 @@ def test_kill_9_of_either_host_loses_nothing(pg, pair, server, tmp_path):
 
 @pytest.mark.slow
 def test_the_database_restarted_under_a_daemon_loses_nothing(server, tmp_path, monkeypatch):
-    why = pgserver.unavailable()
-    if why:
-        pytest.skip(why)
     own = pgserver.PgServer()  # restarted here: not the cluster other tests share
     try:
         monkeypatch.setenv("PGPASSWORD", pgserver.PASSWORD)

@@ -13,15 +13,16 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pgserver  # noqa: E402
+from conftest import write_config  # noqa: E402
 from notifyserver import Receiver  # noqa: E402
 from statusserver import StatusServer  # noqa: E402
-from test_postgres import Host, Replay, rows, wait_for, write_config  # noqa: E402
+from test_postgres import Host, Replay, rows, wait_for  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--lease", type=float, default=5.0)
